@@ -1,0 +1,330 @@
+"""Site and camera configuration, validated by pydantic.
+
+One YAML site file is read by every service. Unknown keys are refused; a validation error
+names the field path (``ConfigError``), and the CLI exits with status 2. Secrets can be
+overridden from the environment (``STOPLINE_MQTT_PASSWORD``, ``STOPLINE_DATABASE_URL``, ...).
+A camera's geometry may live inline or in its own ``camera.yaml`` (the file ``stopline sim``
+writes), referenced by ``file:`` relative to the site file.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+Point = tuple[float, float]
+
+
+class ConfigError(Exception):
+    """A configuration file that cannot be used; the message names the file and field."""
+
+
+class StrictModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=False)
+
+
+# ----------------------------------------------------------------------------- camera geometry
+
+
+class Box(StrictModel):
+    """Axis-aligned pixel rectangle (top-left x, y, width, height)."""
+
+    x: int = Field(ge=0)
+    y: int = Field(ge=0)
+    w: int = Field(gt=0)
+    h: int = Field(gt=0)
+
+    def xyxy(self) -> tuple[int, int, int, int]:
+        return (self.x, self.y, self.x + self.w, self.y + self.h)
+
+
+class Lane(StrictModel):
+    id: str
+    polygon: list[Point] = Field(min_length=3, description="lane area in pixels")
+    signal_group: str = "main"
+    movement: Literal["straight", "left", "right", "straight_right", "straight_left"] = "straight"
+
+
+class ExemptZone(StrictModel):
+    """Area where a vehicle that crosses on red is not a violation (e.g. right turn on red)."""
+
+    name: str
+    polygon: list[Point] = Field(min_length=3)
+
+
+class SignalHead(StrictModel):
+    id: str
+    group: str = "main"
+    roi: Box
+    layout: Literal["vertical", "horizontal"] = "vertical"
+
+
+class ScheduleConfig(StrictModel):
+    """A fixed-time plan: green, amber, then red for the rest of the cycle (all-red included)."""
+
+    cycle_s: float = Field(gt=0)
+    green_s: float = Field(ge=0)
+    amber_s: float = Field(ge=0)
+    offset_s: float = 0.0
+
+    @model_validator(mode="after")
+    def _fits(self) -> "ScheduleConfig":
+        if self.green_s + self.amber_s > self.cycle_s:
+            raise ValueError("green_s + amber_s must not exceed cycle_s")
+        return self
+
+
+class SignalConfig(StrictModel):
+    mode: Literal["roi", "schedule", "mqtt", "constant"] = "roi"
+    heads: list[SignalHead] = Field(default_factory=list)
+    schedule: ScheduleConfig | None = None
+    constant: Literal["red", "amber", "green"] | None = None
+    mqtt_topic: str | None = Field(
+        default=None, description="topic of the signal controller; default stopline/<site>/<camera>/signal"
+    )
+    clock_offset_s: float = Field(default=0.0, description="controller clock minus camera clock")
+    smoothing_frames: int = Field(default=3, ge=1)
+
+    @model_validator(mode="after")
+    def _mode_needs(self) -> "SignalConfig":
+        if self.mode == "roi" and not self.heads:
+            raise ValueError("mode 'roi' needs at least one entry in heads")
+        if self.mode == "schedule" and self.schedule is None:
+            raise ValueError("mode 'schedule' needs a schedule")
+        if self.mode == "constant" and self.constant is None:
+            raise ValueError("mode 'constant' needs constant: red|amber|green")
+        return self
+
+
+class RulesConfig(StrictModel):
+    grace_s: float = Field(default=0.0, ge=0, description="time into red before a crossing counts")
+    min_speed_px_s: float = Field(default=20.0, ge=0, description="slower crossings are creeping")
+    amber_is_violation: bool = False
+
+
+class EvidenceConfig(StrictModel):
+    burst_size: int = Field(default=4, ge=3, le=6)
+    jpeg_quality: int = Field(default=88, ge=30, le=100)
+    max_width: int = Field(default=1280, ge=160)
+    blur_others: bool = Field(default=False, description="blur plates/faces of other road users")
+    signing_key: str | None = Field(default=None, description="Ed25519 private key file (PEM)")
+
+
+class CameraConfig(StrictModel):
+    """What a user writes for one camera view (also what ``stopline sim`` writes)."""
+
+    id: str = Field(pattern=r"^[A-Za-z0-9_-]+$")
+    name: str = ""
+    source: str | None = Field(default=None, description="file, rtsp://, http://, device index or folder")
+    loop: bool = False
+    frame_size: tuple[int, int] | None = Field(default=None, description="width, height the geometry is drawn for")
+    fps: float | None = None
+    stop_line: list[Point] = Field(min_length=2, description="polyline in pixels")
+    travel_direction: Point = Field(description="image-space direction vehicles travel in, e.g. [0, 1] = down")
+    lanes: list[Lane] = Field(default_factory=list)
+    exempt_zones: list[ExemptZone] = Field(default_factory=list)
+    signal: SignalConfig
+    rules: RulesConfig = Field(default_factory=RulesConfig)
+    evidence: EvidenceConfig = Field(default_factory=EvidenceConfig)
+    region: Literal["auto", "us", "eu", "br"] = "auto"
+
+    @field_validator("travel_direction")
+    @classmethod
+    def _nonzero(cls, v: Point) -> Point:
+        if abs(v[0]) + abs(v[1]) == 0:
+            raise ValueError("travel_direction must not be zero")
+        return v
+
+
+# ----------------------------------------------------------------------------- site
+
+
+class TLSConfig(StrictModel):
+    ca_file: str | None = None
+    cert_file: str | None = None
+    key_file: str | None = None
+    insecure: bool = False
+
+
+class MQTTConfig(StrictModel):
+    host: str = "127.0.0.1"
+    port: int = Field(default=1883, ge=1, le=65535)
+    username: str | None = None
+    password: str | None = None
+    tls: TLSConfig | None = None
+    keepalive_s: int = Field(default=30, ge=5)
+    protocol: Literal["3.1.1", "5"] = "3.1.1"
+    shared_subscriptions: bool = Field(default=True, description="$share/ groups so replicas split the work")
+    max_message_bytes: int = Field(default=16_000_000, ge=1024)
+    reconnect_min_s: float = Field(default=0.5, gt=0)
+    reconnect_max_s: float = Field(default=30.0, gt=0)
+
+
+class DatabaseConfig(StrictModel):
+    url: str = "sqlite:///stopline-desk.db"
+
+
+class VehicleDetectorConfig(StrictModel):
+    backend: Literal["onnx", "motion"] = "motion"
+    model: str | None = Field(default=None, description="YOLO .onnx (or .pt with the train extra)")
+    confidence: float = Field(default=0.35, ge=0, le=1)
+    realtime: bool = Field(default=True, description="pace files at their frame rate")
+    outbox: str = Field(default="stopline-outbox.db", description="SQLite outbox of unsent events")
+    process_every: int = Field(default=1, ge=1)
+
+
+class PlateFinderConfig(StrictModel):
+    max_plates: int = Field(default=3, ge=1, le=6)
+    min_sharpness: float = Field(default=0.0, ge=0)
+
+
+class PlateReaderConfig(StrictModel):
+    engine: Literal["rapidocr", "easyocr", "onnx"] = "rapidocr"
+    model: str | None = None
+    threads: int = Field(default=1, ge=1)
+
+
+class ReviewConfig(StrictModel):
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=1, le=65535)
+    secret_key: str | None = Field(default=None, description="session signing key; env STOPLINE_SECRET_KEY")
+    evidence_dir: str = "stopline-evidence"
+    auto_assign_confidence: float = Field(default=0.9, ge=0, le=1)
+    retention_days: int | None = Field(default=None, ge=1)
+
+
+class ServicesConfig(StrictModel):
+    vehicle_detector: VehicleDetectorConfig = Field(default_factory=VehicleDetectorConfig)
+    plate_finder: PlateFinderConfig = Field(default_factory=PlateFinderConfig)
+    plate_reader: PlateReaderConfig = Field(default_factory=PlateReaderConfig)
+    violation_desk: ReviewConfig = Field(default_factory=ReviewConfig)
+
+
+class CameraRef(StrictModel):
+    """A camera whose geometry lives in its own file; source/loop may be overridden here."""
+
+    file: str
+    source: str | None = None
+    loop: bool | None = None
+
+
+class SiteConfig(StrictModel):
+    site: str = Field(pattern=r"^[A-Za-z0-9_-]+$")
+    mqtt: MQTTConfig = Field(default_factory=MQTTConfig)
+    database: DatabaseConfig = Field(default_factory=DatabaseConfig)
+    cameras: list[CameraConfig] = Field(default_factory=list)
+    services: ServicesConfig = Field(default_factory=ServicesConfig)
+    state_dir: str = Field(default=".", description="where outboxes and evidence live")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    def camera(self, camera_id: str) -> CameraConfig:
+        for cam in self.cameras:
+            if cam.id == camera_id:
+                return cam
+        raise KeyError(f"no camera {camera_id!r} in site {self.site!r}")
+
+
+# ----------------------------------------------------------------------------- loading
+
+# Environment variables that override secrets and deployment-specific values.
+ENV_OVERRIDES: dict[str, tuple[str, ...]] = {
+    "STOPLINE_MQTT_HOST": ("mqtt", "host"),
+    "STOPLINE_MQTT_PORT": ("mqtt", "port"),
+    "STOPLINE_MQTT_USERNAME": ("mqtt", "username"),
+    "STOPLINE_MQTT_PASSWORD": ("mqtt", "password"),
+    "STOPLINE_DATABASE_URL": ("database", "url"),
+    "STOPLINE_SECRET_KEY": ("services", "violation_desk", "secret_key"),
+}
+
+
+def _format_validation_error(source: str, err: ValidationError) -> str:
+    lines = [f"{source}: invalid configuration"]
+    for e in err.errors():
+        path = ".".join(str(p) for p in e["loc"]) or "(top level)"
+        lines.append(f"  {path}: {e['msg']}")
+    return "\n".join(lines)
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: file not found") from None
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path}: not valid YAML: {e}") from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: top level must be a mapping, not {type(data).__name__}")
+    return data
+
+
+def _apply_env(data: dict[str, Any], env: dict[str, str]) -> None:
+    for var, path in ENV_OVERRIDES.items():
+        if var in env:
+            node = data
+            for key in path[:-1]:
+                node = node.setdefault(key, {})
+                if not isinstance(node, dict):
+                    raise ConfigError(f"{'.'.join(path[:-1])}: must be a mapping to apply {var}")
+            node[path[-1]] = env[var]
+
+
+def load_camera(path: str | Path) -> CameraConfig:
+    path = Path(path)
+    try:
+        return CameraConfig.model_validate(_read_yaml(path))
+    except ValidationError as e:
+        raise ConfigError(_format_validation_error(str(path), e)) from None
+
+
+def load_site(path: str | Path, env: dict[str, str] | None = None) -> SiteConfig:
+    """Read a site file, resolve camera files relative to it, apply environment overrides."""
+    path = Path(path)
+    data = _read_yaml(path)
+    _apply_env(data, dict(os.environ) if env is None else env)
+    cameras = data.get("cameras") or []
+    if not isinstance(cameras, list):
+        raise ConfigError(f"{path}: cameras: must be a list")
+    resolved = []
+    for i, cam in enumerate(cameras):
+        if isinstance(cam, dict) and "file" in cam:
+            try:
+                ref = CameraRef.model_validate(cam)
+            except ValidationError as e:
+                raise ConfigError(_format_validation_error(f"{path}: cameras.{i}", e)) from None
+            cam_path = (path.parent / ref.file).resolve()
+            cam_data = _read_yaml(cam_path)
+            if ref.source is not None:
+                cam_data["source"] = ref.source
+            if ref.loop is not None:
+                cam_data["loop"] = ref.loop
+            try:
+                cam = CameraConfig.model_validate(cam_data).model_dump()
+            except ValidationError as e:
+                raise ConfigError(_format_validation_error(f"{cam_path} (cameras.{i})", e)) from None
+            if cam.get("source") and not _is_url_or_index(cam["source"]):
+                cam["source"] = str((cam_path.parent / cam["source"]).resolve())
+        resolved.append(cam)
+    data["cameras"] = resolved
+    try:
+        site = SiteConfig.model_validate(data)
+    except ValidationError as e:
+        raise ConfigError(_format_validation_error(str(path), e)) from None
+    state = Path(site.state_dir)
+    if not state.is_absolute():
+        site.state_dir = str((path.parent / state).resolve())
+    return site
+
+
+def _is_url_or_index(source: str) -> bool:
+    return "://" in source or source.isdigit()
+
+
+def dump_camera(camera: CameraConfig) -> str:
+    """YAML text for a camera file, without unset defaults' noise."""
+    return yaml.safe_dump(camera.model_dump(mode="json", exclude_none=True), sort_keys=False)

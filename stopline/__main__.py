@@ -1,0 +1,3 @@
+from stopline.cli import main
+
+raise SystemExit(main())
