@@ -19,6 +19,7 @@ COMMAND_MODULES: dict[str, str] = {
     "sim": "stopline.sim.cli",
     "eval": "stopline.sim.cli",
     "serve": "stopline.services.serve",
+    "health": "stopline.services.serve",
     "demo": "stopline.demo",
     "detect": "stopline.services.vehicle_detector.cli",
     "camera": "stopline.services.vehicle_detector.cli",

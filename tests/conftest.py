@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -16,3 +18,18 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"real data not present at {SHARED_DATA} (only beside the development checkout)")
     return SHARED_DATA
+
+
+@pytest.fixture()
+def mosquitto():
+    """A real Debian mosquitto on a free loopback port (persistence on, queues sized)."""
+    from support.mosquitto import MOSQUITTO, Mosquitto
+
+    if not Path(MOSQUITTO).exists():
+        pytest.skip("mosquitto is not installed (apt-get install mosquitto)")
+    # not under pytest's tmp_path: its parents are root-only and mosquitto runs as its own user
+    workdir = Path(tempfile.mkdtemp(prefix="stopline-mosquitto-"))
+    broker = Mosquitto(workdir).start()
+    yield broker
+    broker.stop()
+    shutil.rmtree(workdir, ignore_errors=True)

@@ -1,0 +1,316 @@
+"""The MQTT bus every service uses (paho-mqtt 2.x).
+
+Guarantees, in order of importance:
+- QoS 1 and a persistent session (fixed client id, clean_session=False): the broker keeps what a
+  service has not acknowledged while it is away.
+- Manual acknowledgement: a message is acknowledged only after its handler returned, and the
+  handler publishes its output with ``publish`` which blocks until the broker acknowledged it. A
+  crash in between means redelivery, never loss; consumers are idempotent by event id.
+- Bad payloads (not decodable, too big, wrong schema version) and handlers that fail for good go
+  to ``stopline/<site>/deadletter`` with the reason, are logged, and are acknowledged so they do
+  not block the queue. A handler raising ``RetryLater`` (e.g. database down) is retried with
+  backoff and not acknowledged.
+- A retained ``online``/``offline`` status per service instance, with ``offline`` as last will.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import socket
+import ssl
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import paho.mqtt.client as mqtt
+
+from stopline.shared import topics
+from stopline.shared.config import MQTTConfig, SiteConfig
+from stopline.shared.messages import DeadLetter, Envelope, Message, MessageError, decode, encode
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[Envelope, str], None]
+
+ONLINE = b"online"
+OFFLINE = b"offline"
+
+
+class RetryLater(Exception):
+    """Raised by a handler when a dependency is down: the message stays unacknowledged and the
+    handler is called again after a backoff."""
+
+
+class BusClosed(Exception):
+    """The bus was stopped while an operation waited."""
+
+
+@dataclass
+class BusStats:
+    connected: bool = False
+    received: int = 0
+    handled: int = 0
+    duplicates: int = 0
+    dead_letters: int = 0
+    retries: int = 0
+    published: int = 0
+    last_message_at: float | None = None
+    started_at: float = field(default_factory=time.time)
+
+
+@dataclass
+class _Subscription:
+    topic: str
+    handler: Handler
+    group: str | None
+
+
+def default_instance() -> str:
+    return os.environ.get("STOPLINE_INSTANCE") or socket.gethostname().split(".")[0]
+
+
+class Bus:
+    def __init__(
+        self,
+        site: SiteConfig,
+        service: str,
+        instance: str | None = None,
+        *,
+        persistent: bool = True,
+        dedupe_window: int = 10_000,
+    ):
+        self.site = site.site
+        self.config: MQTTConfig = site.mqtt
+        self.service = service
+        self.instance = instance or default_instance()
+        self.client_id = f"stopline-{self.site}-{service}-{self.instance}"[:128]
+        self.status_topic = topics.service_status(self.site, service, self.instance)
+        self.stats = BusStats()
+        self._subs: list[_Subscription] = []
+        self._stopping = threading.Event()
+        self._connected = threading.Event()
+        self._inbox: queue.Queue[mqtt.MQTTMessage | None] = queue.Queue()
+        self._done: OrderedDict[str, None] = OrderedDict()
+        self._dedupe_window = dedupe_window
+        self._worker: threading.Thread | None = None
+        self._client = self._make_client(persistent)
+
+    # ------------------------------------------------------------------ set-up
+
+    def _make_client(self, persistent: bool) -> mqtt.Client:
+        cfg = self.config
+        protocol = mqtt.MQTTv5 if cfg.protocol == "5" else mqtt.MQTTv311
+        kwargs: dict = dict(
+            callback_api_version=mqtt.CallbackAPIVersion.VERSION2,
+            client_id=self.client_id,
+            protocol=protocol,
+            manual_ack=True,
+        )
+        if protocol == mqtt.MQTTv311:
+            kwargs["clean_session"] = not persistent
+        client = mqtt.Client(**kwargs)
+        if cfg.username:
+            client.username_pw_set(cfg.username, cfg.password)
+        if cfg.tls is not None:
+            client.tls_set(
+                ca_certs=cfg.tls.ca_file,
+                certfile=cfg.tls.cert_file,
+                keyfile=cfg.tls.key_file,
+                cert_reqs=ssl.CERT_REQUIRED,
+            )
+            client.tls_insecure_set(cfg.tls.insecure)
+        client.will_set(self.status_topic, OFFLINE, qos=1, retain=True)
+        client.reconnect_delay_set(
+            min_delay=max(1, int(cfg.reconnect_min_s)), max_delay=max(1, int(cfg.reconnect_max_s))
+        )
+        client.max_inflight_messages_set(20)
+        client.max_queued_messages_set(0)  # unbounded: QoS 1 output is never dropped client-side
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_message = self._on_message
+        return client
+
+    def subscribe(self, topic: str, handler: Handler, group: str | None = None) -> None:
+        """Handle messages on ``topic``; with ``group``, replicas share them ($share/<group>/...)."""
+        self._subs.append(_Subscription(topic, handler, group))
+        if self._connected.is_set():
+            self._client.subscribe(self._filter(self._subs[-1]), qos=1)
+
+    def _filter(self, sub: _Subscription) -> str:
+        if sub.group and self.config.shared_subscriptions:
+            return topics.shared(sub.group, sub.topic)
+        return sub.topic
+
+    def start(self, wait_s: float | None = None) -> None:
+        """Connect in the background (retrying with backoff) and start the worker."""
+        self._worker = threading.Thread(target=self._work, name=f"{self.service}-worker", daemon=True)
+        self._worker.start()
+        self._client.connect_async(self.config.host, self.config.port, keepalive=self.config.keepalive_s)
+        self._client.loop_start()
+        if wait_s is not None and not self._connected.wait(wait_s):
+            log.warning("%s: broker %s:%s not reachable yet; retrying in the background",
+                        self.service, self.config.host, self.config.port)
+
+    def wait_connected(self, timeout: float | None = None) -> bool:
+        return self._connected.wait(timeout)
+
+    def stop(self, drain_s: float = 10.0) -> None:
+        """Finish the message in hand, leave the rest unacknowledged, say offline, disconnect."""
+        self._stopping.set()
+        self._inbox.put(None)
+        if self._worker is not None:
+            self._worker.join(drain_s)
+        if self._connected.is_set():
+            info = self._client.publish(self.status_topic, OFFLINE, qos=1, retain=True)
+            try:
+                info.wait_for_publish(2.0)
+            except (RuntimeError, ValueError):
+                pass
+        self._client.disconnect()
+        self._client.loop_stop()
+        self._connected.clear()
+        self.stats.connected = False
+
+    @property
+    def healthy(self) -> bool:
+        return self._connected.is_set() and (self._worker is None or self._worker.is_alive())
+
+    # ------------------------------------------------------------------ callbacks (network thread)
+
+    def _on_connect(self, client, userdata, flags, reason_code, properties=None) -> None:
+        if reason_code.is_failure:
+            log.error("%s: broker refused the connection: %s", self.service, reason_code)
+            return
+        log.info("%s: connected to %s:%s as %s (session present: %s)", self.service,
+                 self.config.host, self.config.port, self.client_id, flags.session_present)
+        for sub in self._subs:
+            client.subscribe(self._filter(sub), qos=1)
+        client.publish(self.status_topic, ONLINE, qos=1, retain=True)
+        self.stats.connected = True
+        self._connected.set()
+
+    def _on_disconnect(self, client, userdata, flags, reason_code, properties=None) -> None:
+        self._connected.clear()
+        self.stats.connected = False
+        if not self._stopping.is_set():
+            log.warning("%s: disconnected from broker (%s); reconnecting", self.service, reason_code)
+
+    def _on_message(self, client, userdata, msg: mqtt.MQTTMessage) -> None:
+        self.stats.received += 1
+        self._inbox.put(msg)
+
+    # ------------------------------------------------------------------ publishing
+
+    def publish(self, topic: str, message: Message, blobs: dict[str, bytes] | None = None,
+                retain: bool = False, timeout: float | None = None) -> None:
+        self.publish_raw(topic, encode(message, blobs), retain=retain, timeout=timeout)
+
+    def publish_raw(self, topic: str, payload: bytes, retain: bool = False,
+                    timeout: float | None = None) -> None:
+        """QoS 1 publish that returns once the broker acknowledged it. While the broker is away
+        paho keeps the message and resends it on reconnect; this call keeps waiting (until
+        ``timeout``, if given, then TimeoutError; or until the bus stops, then BusClosed)."""
+        if len(payload) > self.config.max_message_bytes:
+            raise MessageError(f"payload of {len(payload)} bytes exceeds max_message_bytes")
+        info = self._client.publish(topic, payload, qos=1, retain=retain)
+        if info.rc == mqtt.MQTT_ERR_QUEUE_SIZE:
+            raise RuntimeError("paho outgoing queue full")
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not _acknowledged(info, 0.2):
+            if deadline is not None and time.monotonic() > deadline:
+                raise TimeoutError(f"broker did not acknowledge a message on {topic} in {timeout}s")
+            if self._stopping.is_set() and not self._connected.is_set():
+                raise BusClosed("bus stopped before the broker acknowledged")
+        self.stats.published += 1
+
+    def dead_letter(self, topic: str, payload: bytes, reason: str) -> None:
+        log.warning("%s: dead-lettering a message from %s: %s", self.service, topic, reason)
+        self.stats.dead_letters += 1
+        letter = DeadLetter(service=self.service, topic=topic, reason=reason[:2000],
+                            payload_bytes=len(payload), payload_head=payload[:64].hex())
+        try:
+            self.publish(topics.deadletter(self.site), letter, timeout=30)
+        except (TimeoutError, BusClosed) as e:
+            log.error("%s: could not publish dead letter: %s", self.service, e)
+
+    # ------------------------------------------------------------------ consuming (worker thread)
+
+    def _handler_for(self, topic: str) -> Handler | None:
+        for sub in self._subs:
+            if mqtt.topic_matches_sub(sub.topic, topic):
+                return sub.handler
+        return None
+
+    def _work(self) -> None:
+        while True:
+            msg = self._inbox.get()
+            if msg is None or self._stopping.is_set():
+                return
+            try:
+                self._handle(msg)
+            except BusClosed:
+                return
+            except Exception:  # never let the worker die
+                log.exception("%s: unexpected error handling %s", self.service, msg.topic)
+
+    def _handle(self, msg: mqtt.MQTTMessage) -> None:
+        payload = bytes(msg.payload)
+        handler = self._handler_for(msg.topic)
+        if handler is None:
+            self._ack(msg)
+            return
+        try:
+            env = decode(payload, self.config.max_message_bytes)
+        except MessageError as e:
+            self.dead_letter(msg.topic, payload, str(e))
+            self._ack(msg)
+            return
+        event_id = getattr(env.message, "event_id", None)
+        if event_id is not None and event_id in self._done:
+            self.stats.duplicates += 1
+            self._ack(msg)
+            return
+        delay = self.config.reconnect_min_s
+        while True:
+            try:
+                handler(env, msg.topic)
+                break
+            except RetryLater as e:
+                self.stats.retries += 1
+                log.warning("%s: %s; retrying in %.1fs", self.service, e, delay)
+                if self._stopping.wait(delay):
+                    raise BusClosed from None  # leave unacknowledged: redelivered later
+                delay = min(delay * 2, self.config.reconnect_max_s)
+            except BusClosed:
+                raise
+            except Exception as e:
+                log.exception("%s: handler failed on %s", self.service, msg.topic)
+                self.dead_letter(msg.topic, payload, f"handler error: {type(e).__name__}: {e}")
+                break
+        if event_id is not None:
+            self._done[event_id] = None
+            while len(self._done) > self._dedupe_window:
+                self._done.popitem(last=False)
+        self.stats.handled += 1
+        self.stats.last_message_at = time.time()
+        self._ack(msg)
+
+    def _ack(self, msg: mqtt.MQTTMessage) -> None:
+        if msg.qos > 0:
+            self._client.ack(msg.mid, msg.qos)
+
+
+def _acknowledged(info: mqtt.MQTTMessageInfo, wait_s: float) -> bool:
+    """Whether the broker acknowledged the message, waiting up to ``wait_s``.
+
+    paho's public ``wait_for_publish`` raises at once for a message queued while disconnected
+    (rc NO_CONN) although paho still sends it on reconnect and marks it published on PUBACK;
+    so this reads the published flag directly (paho-mqtt is pinned below 3)."""
+    with info._condition:
+        if not info._published:
+            info._condition.wait(wait_s)
+        return info._published
