@@ -1,0 +1,28 @@
+# The two commands of the README:
+#   make demo   - install, render a synthetic intersection, run the four services, open the review page
+#   make test   - install (Python packages and the Debian servers the tests start), run the tests
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
+ARGS ?=
+PYTEST_ARGS ?=
+
+.PHONY: demo test install system-deps
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test]'
+	rm -f $(VENV)/.installed-*
+	touch $@
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/stopline demo $(ARGS)
+
+system-deps:
+	bash scripts/system-deps.sh
+
+test: $(STAMP) system-deps
+	$(PY) -m pytest $(PYTEST_ARGS)

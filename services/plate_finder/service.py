@@ -1,0 +1,32 @@
+"""``stopline serve plate-finder``: candidates in, chosen plate images out (edge)."""
+
+from __future__ import annotations
+
+import threading
+
+from stopline.shared import topics
+from stopline.shared.bus import Bus
+from stopline.shared.config import SiteConfig
+from stopline.shared.messages import Envelope, ViolationCandidate
+from stopline.shared.service import running_bus
+from stopline.services.plate_finder.choose import choose_plates
+
+SERVICE = "plate-finder"
+
+
+def run(site: SiteConfig, stop: threading.Event) -> int:
+    config = site.services.plate_finder
+
+    def subscribe(bus: Bus) -> None:
+        def handle(env: Envelope, topic: str) -> None:
+            if not isinstance(env.message, ViolationCandidate):
+                raise ValueError(f"expected a violation candidate, got {env.message.schema_}")
+            out, blobs = choose_plates(env.message, env.blobs, config)
+            cam = env.message.candidate.camera
+            bus.publish(topics.camera_topic(site.site, cam, topics.PLATES), out, blobs)
+
+        bus.subscribe(topics.any_camera(site.site, topics.CANDIDATE), handle, group=SERVICE)
+
+    with running_bus(site, SERVICE, subscribe=subscribe):
+        stop.wait()
+    return 0
