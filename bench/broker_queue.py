@@ -13,7 +13,7 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "deploy"))
 
 from slnet import broker  # noqa: E402
 from slnet.mqtt_tool import Subscriber, publish_numbered  # noqa: E402

@@ -62,11 +62,15 @@ class BusStats:
     started_at: float = field(default_factory=time.time)
 
 
+BatchHandler = Callable[[list[tuple[Envelope, str]]], None]
+
+
 @dataclass
 class _Subscription:
     topic: str
     handler: Handler
     group: str | None
+    max_batch: int = 0  # > 0: a BatchHandler (subscribe_batch)
 
 
 def default_instance() -> str:
@@ -137,6 +141,18 @@ class Bus:
     def subscribe(self, topic: str, handler: Handler, group: str | None = None) -> None:
         """Handle messages on ``topic``; with ``group``, replicas share them ($share/<group>/...)."""
         self._subs.append(_Subscription(topic, handler, group))
+        if self._connected.is_set():
+            self._client.subscribe(self._filter(self._subs[-1]), qos=1)
+
+    def subscribe_batch(self, topic: str, handler: BatchHandler, group: str | None = None,
+                        max_batch: int = 100) -> None:
+        """Like ``subscribe``, but ``handler`` gets a list: the message that arrived plus up to
+        ``max_batch - 1`` more already waiting for this subscription (it never waits for more),
+        so under load one call (e.g. one database transaction) covers many messages and when
+        idle each message goes alone. The whole batch is acknowledged after the handler
+        returns; ``RetryLater`` retries the batch; any other error re-runs the messages one by
+        one so that only the bad one is dead-lettered. (Added for the violation desk.)"""
+        self._subs.append(_Subscription(topic, handler, group, max(1, max_batch)))  # type: ignore[arg-type]
         if self._connected.is_set():
             self._client.subscribe(self._filter(self._subs[-1]), qos=1)
 
@@ -251,7 +267,7 @@ class Bus:
             if msg is None or self._stopping.is_set():
                 return
             try:
-                self._handle(msg)
+                self._dispatch(msg)
             except BusClosed:
                 return
             except Exception:  # never let the worker die
@@ -298,6 +314,91 @@ class Bus:
         self.stats.handled += 1
         self.stats.last_message_at = time.time()
         self._ack(msg)
+
+    def _sub_for(self, topic: str) -> _Subscription | None:
+        for sub in self._subs:
+            if mqtt.topic_matches_sub(sub.topic, topic):
+                return sub
+        return None
+
+    def _dispatch(self, msg: mqtt.MQTTMessage) -> None:
+        sub = self._sub_for(msg.topic)
+        if sub is not None and sub.max_batch:
+            self._handle_batch(sub, msg)
+        else:
+            self._handle(msg)
+
+    def _handle_batch(self, sub: _Subscription, first: mqtt.MQTTMessage) -> None:
+        msgs, later = [first], []
+        while len(msgs) < sub.max_batch:
+            try:
+                nxt = self._inbox.get_nowait()
+            except queue.Empty:
+                break
+            if nxt is None:  # stop sentinel: leave it for the worker loop
+                self._inbox.put(None)
+                break
+            if self._sub_for(nxt.topic) is sub:
+                msgs.append(nxt)
+            else:
+                later.append(nxt)
+                break  # keep the order of other subscriptions' messages
+        items: list[tuple[Envelope, str]] = []
+        taken: list[mqtt.MQTTMessage] = []
+        for msg in msgs:
+            payload = bytes(msg.payload)
+            try:
+                env = decode(payload, self.config.max_message_bytes)
+            except MessageError as e:
+                self.dead_letter(msg.topic, payload, str(e))
+                self._ack(msg)
+                continue
+            event_id = getattr(env.message, "event_id", None)
+            if event_id is not None and event_id in self._done:
+                self.stats.duplicates += 1
+                self._ack(msg)
+                continue
+            items.append((env, msg.topic))
+            taken.append(msg)
+        if items and not self._call_batch(sub, items, taken):
+            for item, msg in zip(items, taken):  # find the bad one
+                if not self._call_batch(sub, [item], [msg]):
+                    self.dead_letter(msg.topic, bytes(msg.payload), self._last_batch_error)
+        for (env, _), msg in zip(items, taken):
+            event_id = getattr(env.message, "event_id", None)
+            if event_id is not None:
+                self._done[event_id] = None
+            self.stats.handled += 1
+            self._ack(msg)
+        while len(self._done) > self._dedupe_window:
+            self._done.popitem(last=False)
+        self.stats.last_message_at = time.time()
+        for msg in later:
+            self._dispatch(msg)
+
+    _last_batch_error = ""
+
+    def _call_batch(self, sub: _Subscription, items: list[tuple[Envelope, str]],
+                    msgs: list[mqtt.MQTTMessage]) -> bool:
+        """Run the batch handler, retrying on RetryLater; False when it failed for good."""
+        delay = self.config.reconnect_min_s
+        while True:
+            try:
+                sub.handler(items)  # type: ignore[call-arg,arg-type]
+                return True
+            except RetryLater as e:
+                self.stats.retries += 1
+                log.warning("%s: %s; retrying %d message(s) in %.1fs", self.service, e, len(items), delay)
+                if self._stopping.wait(delay):
+                    raise BusClosed from None  # leave unacknowledged: redelivered later
+                delay = min(delay * 2, self.config.reconnect_max_s)
+            except BusClosed:
+                raise
+            except Exception as e:
+                log.exception("%s: batch handler failed on %d message(s) from %s", self.service, len(items),
+                              msgs[0].topic)
+                self._last_batch_error = f"handler error: {type(e).__name__}: {e}"
+                return False
 
     def _ack(self, msg: mqtt.MQTTMessage) -> None:
         if msg.qos > 0:

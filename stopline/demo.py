@@ -189,7 +189,9 @@ def run_demo(args: argparse.Namespace) -> int:
         from stopline.report import compare_with_truth
 
         report = compare_with_truth(site_path, scene / "truth.json")
-        print(json.dumps(report, indent=2))
+        lat = report["end_to_end_latency_s"]
+        print(report["summary"])
+        print(f"  end-to-end latency (crossing -> queued): p50 {lat['p50']:.2f}s  p95 {lat['p95']:.2f}s")
         if args.report:
             Path(args.report).write_text(json.dumps(report, indent=2))
         if not args.exit_when_done:

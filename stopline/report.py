@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, is_dataclass
 from pathlib import Path
 from typing import Any
 
@@ -69,11 +68,13 @@ def desk_records(site_path: str | Path) -> tuple[list[ViolationRecord], list[flo
 
 
 def compare_with_truth(site_path: str | Path, truth_path: str | Path) -> dict[str, Any]:
-    from stopline.sim.evaluate import load_truth, score
+    from stopline.sim.evaluate import score
+    from stopline.sim.truth import load_truth
 
     records, latencies = desk_records(site_path)
     report = score(load_truth(truth_path), records)
-    out = asdict(report) if is_dataclass(report) else report.model_dump()
+    out = report.to_dict()
+    out["summary"] = report.summary()
     lat = np.array(latencies) if latencies else np.array([np.nan])
     out["end_to_end_latency_s"] = {"p50": float(np.percentile(lat, 50)), "p95": float(np.percentile(lat, 95)),
                                    "n": len(latencies)}

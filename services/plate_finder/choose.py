@@ -1,7 +1,7 @@
 """Pick the evidence crops that show the most readable plate (edge side, light and fast).
 
 The plate finder runs the light localiser over the evidence burst of a violation candidate and
-forwards the best few plate regions, with a margin, to the gateway; the heavy reading happens
+forwards the best few plate crops (with a margin) to the gateway; the heavy reading happens
 there. When no plate-like region is found the vehicle crop of the crossing frame is forwarded so
 the gateway's stronger localiser still gets a chance.
 """
@@ -13,64 +13,44 @@ import logging
 from stopline.shared.config import PlateFinderConfig
 from stopline.shared.imaging import crop, decode_jpeg, encode_jpeg, expand_box
 from stopline.shared.messages import PlateCandidates, PlateImage, ViolationCandidate, sha256_hex
-from stopline.shared.plates import find_plates
+from stopline.shared.plates import PlateFinder, rank_evidence
 
 log = logging.getLogger(__name__)
 
-CROP_MARGIN = 0.35  # context around the plate so the gateway can refine its corners
-ROLE_PREFERENCE = {"crossing": 1.0, "approach": 0.95, "inside": 0.85}
+EVIDENCE_ROLES = ("crossing", "approach", "inside")  # the fallback prefers them in this order
 
 
-def choose_plates(message: ViolationCandidate, blobs: dict[str, bytes],
-                  config: PlateFinderConfig) -> tuple[PlateCandidates, dict[str, bytes]]:
+def choose_plates(message: ViolationCandidate, blobs: dict[str, bytes], config: PlateFinderConfig,
+                  finder: PlateFinder | None = None) -> tuple[PlateCandidates, dict[str, bytes]]:
     cand = message.candidate
-    scored = []
-    images = {}
-    for ev in cand.evidence:
-        if ev.role not in ROLE_PREFERENCE:
-            continue
-        img = images[ev.name] = decode_jpeg(blobs[ev.name])
-        for plate in find_plates(img, vehicle_box=ev.vehicle_box, max_plates=config.max_plates):
-            if plate.sharpness < config.min_sharpness:
-                continue
-            # bigger, sharper, more plate-like, from the best moment of the burst
-            size = min(1.0, plate.width / 120.0)
-            quality = plate.score * (0.5 + 0.5 * size) * ROLE_PREFERENCE[ev.role]
-            scored.append((quality, ev.name, plate))
-    scored.sort(key=lambda s: -s[0])
+    evidence = [e for e in cand.evidence if e.role in EVIDENCE_ROLES]
+    images = {e.name: decode_jpeg(blobs[e.name]) for e in evidence}
+    ranked = rank_evidence([(e.name, images[e.name], e.vehicle_box) for e in evidence],
+                           max_plates=config.max_plates, min_sharpness=config.min_sharpness, finder=finder)
     out_blobs = dict(blobs)
     plates: list[PlateImage] = []
-    for quality, source, plate in scored[: config.max_plates]:
-        img = images[source]
-        region = expand_box(plate.box, img.shape, CROP_MARGIN)
-        data = encode_jpeg(crop(img, region), 95)
+    for chosen in ranked:
+        data = encode_jpeg(chosen.crop, 95)
         name = f"plate{len(plates)}.jpg"
         out_blobs[name] = data
-        x0, y0 = region[0], region[1]
-        box = (plate.box[0] - x0, plate.box[1] - y0, plate.box[2] - x0, plate.box[3] - y0)
-        plates.append(PlateImage(name=name, source=source, box=box, score=round(quality, 4),
-                                 sha256=sha256_hex(data)))
+        x0, y0 = chosen.crop_box[0], chosen.crop_box[1]
+        b = chosen.plate.box
+        plates.append(PlateImage(name=name, source=chosen.name, box=(b[0] - x0, b[1] - y0, b[2] - x0, b[3] - y0),
+                                 score=round(float(chosen.quality), 4), sha256=sha256_hex(data)))
     if not plates:
-        fallback = _vehicle_crop(message, images, blobs)
-        if fallback is not None:
-            source, data, size = fallback
+        for role in EVIDENCE_ROLES:
+            ev = next((e for e in evidence if e.role == role and e.vehicle_box is not None), None)
+            if ev is None:
+                continue
+            img = images[ev.name]
+            part = crop(img, expand_box(ev.vehicle_box, img.shape, 0.05))
+            if not part.size:
+                continue
+            data = encode_jpeg(part, 95)
             out_blobs["plate0.jpg"] = data
-            plates.append(PlateImage(name="plate0.jpg", source=source, box=(0, 0, *size), score=0.0,
-                                     sha256=sha256_hex(data)))
+            plates.append(PlateImage(name="plate0.jpg", source=ev.name,
+                                     box=(0.0, 0.0, float(part.shape[1]), float(part.shape[0])),
+                                     score=0.0, sha256=sha256_hex(data)))
             log.info("event %s: no plate-like region; forwarding the vehicle crop", cand.event_id)
+            break
     return PlateCandidates(candidate=cand, plates=plates), out_blobs
-
-
-def _vehicle_crop(message: ViolationCandidate, images, blobs):
-    evidence = sorted(message.candidate.evidence, key=lambda e: -ROLE_PREFERENCE.get(e.role, 0))
-    for ev in evidence:
-        if ev.vehicle_box is None or ev.name not in blobs:
-            continue
-        img = images.get(ev.name)
-        if img is None:
-            img = decode_jpeg(blobs[ev.name])
-        region = expand_box(ev.vehicle_box, img.shape, 0.05)
-        part = crop(img, region)
-        if part.size:
-            return ev.name, encode_jpeg(part, 95), (float(part.shape[1]), float(part.shape[0]))
-    return None

@@ -11,22 +11,21 @@ CROP_NAME = "platecrop.jpg"
 
 def read_plates(message: PlateCandidates, blobs: dict[str, bytes], reader: PlateReader,
                 region: str = "auto") -> tuple[PlateResult, dict[str, bytes]]:
-    results = []
+    reads = []
     for plate in message.plates:
-        img = decode_jpeg(blobs[plate.name])
-        result = reader.read(img, region=region, hint_box=plate.box)
-        if result is not None:
-            result.source = plate.name
-            results.append(result)
+        read = reader.read(decode_jpeg(blobs[plate.name]), region, plate.box)
+        if read is not None:
+            read.source = plate.name
+            reads.append(read)
+    voted = vote(reads)
     out = dict(blobs)
-    voted = None
-    if results:
-        voted = vote(results)
-        best = max(results, key=lambda r: r.confidence)
+    wire = None
+    if voted is not None:
+        best = max(reads, key=lambda r: r.confidence)
         crop_name = None
         if best.crop is not None and best.crop.size:
             out[CROP_NAME] = encode_jpeg(best.crop, 95)
             crop_name = CROP_NAME
-        voted = voted.to_message(source="vote" if len(results) > 1 else best.source, crop_name=crop_name)
-    reads = [r.to_message() for r in results]
-    return PlateResult(candidate=message.candidate, plates=message.plates, read=voted, reads=reads), out
+        wire = voted.to_message(source="vote" if len(reads) > 1 else best.source, crop_name=crop_name)
+    return PlateResult(candidate=message.candidate, plates=message.plates, read=wire,
+                       reads=[r.to_message() for r in reads]), out
