@@ -9,12 +9,14 @@ from support.pipeline import Pipeline, prepare_desk, render_scene, wait_until, w
 
 from stopline.report import compare_with_truth, desk_records
 
-SCENE_SECONDS = 40
+SCENE_SECONDS = 60
 
 
 @pytest.fixture(scope="module")
 def scene(tmp_path_factory):
-    return render_scene(tmp_path_factory.mktemp("scene"), seed=11, duration=SCENE_SECONDS)
+    out = render_scene(tmp_path_factory.mktemp("scene"), 11, SCENE_SECONDS, "--red-runners", "0.8")
+    assert len(json.loads((out / "truth.json").read_text())["violations"]) >= 4  # a test worth running
+    return out
 
 
 def _run_to_completion(pipe: Pipeline, site, timeout=300):

@@ -1,0 +1,300 @@
+"""The edge path for one camera: detect -> track -> signal -> rule -> evidence burst -> candidate.
+
+``DetectorPipeline.process`` takes one decoded frame and returns the violation candidates that
+became complete with it (a candidate waits for its ``inside`` frames, a fraction of a second
+after the crossing). ``flush`` completes what is pending at the end of a stream.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from typing import Literal
+
+import cv2
+import numpy as np
+
+from stopline.services.vehicle_detector.evidence import (
+    BufferedFrame, BurstEncoder, FrameRing, PendingBurst, roles_for)
+from stopline.services.vehicle_detector.rules import Crossing, CrossingRule, _inside, _iou
+from stopline.services.vehicle_detector.signal import MqttSignal, SignalProvider, make_signal
+from stopline.shared.config import CameraConfig, VehicleDetectorConfig
+from stopline.shared.messages import Candidate, ViolationCandidate, new_event_id
+from stopline.shared.records import ViolationRecord
+from stopline.shared.vision.detections import VEHICLE_CLASSES, Detections
+from stopline.shared.vision.motion import MotionDetector, MotionGate
+from stopline.shared.vision.tracking import Tracker
+
+log = logging.getLogger(__name__)
+
+XYXY = tuple[float, float, float, float]
+Clock = Literal["video", "epoch"]
+
+
+@dataclass
+class _Event:
+    crossing: Crossing
+    frame_index: int
+    video_time_s: float
+    phase: str
+    time_into_red: float
+    vehicle_class: str
+    burst: PendingBurst
+    turn_watch: bool = False  # waiting to see whether it turns into an exempt zone
+
+
+def build_detector(config: VehicleDetectorConfig, camera: CameraConfig, scale: tuple[float, float]):
+    """The configured detector: ``detect(frame) -> Detections``."""
+    if config.backend == "onnx":
+        from stopline.shared.vision.yolo import ModelError, load_detector
+
+        if not config.model:
+            raise ModelError("detector backend 'onnx' needs services.vehicle_detector.model (a .onnx file)")
+        return load_detector(config.model, conf=config.confidence)
+    sx, sy = scale
+    roi = [[(x * sx, y * sy) for x, y in ln.polygon] for ln in camera.lanes] or None
+    return MotionDetector(roi_polygons=roi)
+
+
+class DetectorPipeline:
+    """One camera's detector. Not thread-safe: call ``process`` from one thread.
+
+    ``clock``: "video" measures rule times (grace, speed, schedule) on the source's own time
+    axis (files, the simulator); "epoch" uses wall-clock timestamps (live cameras, mqtt signal).
+    """
+
+    def __init__(self, camera: CameraConfig, detector: VehicleDetectorConfig, site: str, signer=None,
+                 *, clock: Clock | None = None, frame_size: tuple[int, int] | None = None,
+                 inside_step_s: float = 0.2, approach_step_s: float = 0.5, fps: float | None = None):
+        self.camera, self.config, self.site, self.signer = camera, detector, site, signer
+        self.clock: Clock = clock or ("epoch" if camera.signal.mode == "mqtt" else "video")
+        self.fps = fps or camera.fps or 25.0
+        self.inside_step_s = inside_step_s
+        self.approach_step_s = approach_step_s
+        self.encoder = BurstEncoder(camera.evidence)
+        self.ring = FrameRing(span_s=2 * approach_step_s + 0.6)
+        self.pending: list[_Event] = []
+        # track -> (t, box at the crossing, latest box) of its violation
+        self.flagged: dict[int, tuple[float, XYXY, XYXY]] = {}
+        self._records: dict[str, ViolationRecord] = {}
+        self.stats = {"frames": 0, "inferred": 0, "skipped_static": 0, "crossings": 0, "violations": 0,
+                      "exempt": 0, "creeping": 0, "grace": 0, "not_red": 0, "retreated": 0}
+        self._frame_size = frame_size
+        self._ready = False
+        self._last_det = Detections.empty()
+        self._gate = MotionGate() if detector.backend == "onnx" else None
+        self.signal: SignalProvider
+        # an ONNX model is opened now, so a bad model path fails at start-up, not at frame one
+        self._onnx = build_detector(detector, camera, (1.0, 1.0)) if detector.backend == "onnx" else None
+        if frame_size is not None:
+            self._setup(frame_size)
+
+    # -- setup once the frame size is known (geometry may be drawn for another size)
+    def _setup(self, frame_size: tuple[int, int]) -> None:
+        self._frame_size = frame_size
+        geo = self.camera.frame_size
+        scale = (frame_size[0] / geo[0], frame_size[1] / geo[1]) if geo else (1.0, 1.0)
+        self._scale = scale
+        self.detector = self._onnx or build_detector(self.config, self.camera, scale)
+        self.tracker = Tracker(self.fps / self.config.process_every)
+        self.rule = CrossingRule(self.camera, scale)
+        if not getattr(self, "signal", None):
+            self.signal = make_signal(self.camera.signal, frame_size, geo)
+        self._signal_boxes: dict[str, list[XYXY]] = {}
+        self._ready = True
+
+    def on_signal_phase(self, group: str, phase: str, controller_time: float) -> None:
+        """Feed a controller's phase change (``signal.mode: mqtt``); thread-safe."""
+        if not getattr(self, "signal", None):
+            self.signal = make_signal(self.camera.signal)
+        if not isinstance(self.signal, MqttSignal):
+            raise ValueError(f"camera {self.camera.id}: signal mode is {self.camera.signal.mode!r}, not mqtt")
+        self.signal.on_phase(group, phase, controller_time)
+
+    def signal_boxes(self, group: str) -> list[XYXY]:
+        if group not in self._signal_boxes:
+            sx, sy = self._scale
+            boxes = self.signal.head_boxes(group) if self.camera.signal.heads else []
+            self._signal_boxes[group] = [(b[0] * sx, b[1] * sy, b[2] * sx, b[3] * sy) for b in boxes]
+        return self._signal_boxes[group]
+
+    # -- per frame
+    def _detect(self, frame: np.ndarray) -> Detections:
+        if self._gate is not None and not self._gate.moving(frame):
+            self.stats["skipped_static"] += 1
+            return self._last_det  # nothing moved: last boxes still hold
+        self.stats["inferred"] += 1
+        det = self.detector.detect(frame)
+        self._last_det = det
+        return det
+
+    def process(self, frame_bgr: np.ndarray, frame_index: int, timestamp: float,
+                video_time_s: float) -> list[tuple[ViolationCandidate, dict[str, bytes]]]:
+        if not self._ready:
+            self._setup((frame_bgr.shape[1], frame_bgr.shape[0]))
+        elif (frame_bgr.shape[1], frame_bgr.shape[0]) != self._frame_size:
+            log.warning("camera %s: frame size changed to %sx%s; re-initialising", self.camera.id,
+                        frame_bgr.shape[1], frame_bgr.shape[0])
+            self._setup((frame_bgr.shape[1], frame_bgr.shape[0]))
+        self.stats["frames"] += 1
+        t = video_time_s if self.clock == "video" else timestamp
+        self.signal.update(frame_bgr, t)
+
+        tracks: dict[int, XYXY] = {}
+        classes: dict[int, str] = {}
+        if frame_index % self.config.process_every == 0:
+            det = self._detect(frame_bgr)
+            xyxy, ids, cls, _ = self.tracker.update(det)
+            for b, tid, c in zip(xyxy, ids, cls):
+                tracks[int(tid)] = tuple(map(float, b))  # type: ignore[assignment]
+                classes[int(tid)] = VEHICLE_CLASSES[int(c)] if 0 <= int(c) < len(VEHICLE_CLASSES) else "car"
+            self._last_tracks, self._last_classes = tracks, classes
+        else:
+            tracks, classes = getattr(self, "_last_tracks", {}), getattr(self, "_last_classes", {})
+
+        main_phase = self.signal.phase("main")
+        bf = BufferedFrame(frame_index, t, timestamp, frame_bgr, tracks, main_phase)
+        for ev in self.pending:
+            ev.burst.offer(bf)
+        for tid in self.flagged.keys() & tracks.keys():
+            self.flagged[tid] = (*self.flagged[tid][:2], tracks[tid])
+        self._watch_turns(tracks, t)
+        if frame_index % self.config.process_every == 0:
+            for c in self.rule.update(t, tracks):
+                self._judge(c, bf, classes.get(c.track_id, "car"), video_time_s)
+            self.rule.forget(set(tracks), t)
+        self.ring.add(bf)
+        return self._emit(force=False)
+
+    def _judge(self, c: Crossing, bf: BufferedFrame, vclass: str, video_time_s: float) -> None:
+        self.stats["crossings"] += 1
+        rules = self.camera.rules
+        phase = self.signal.phase(c.group)
+        red_phases = ("red", "amber") if rules.amber_is_violation else ("red",)
+        if phase not in red_phases:
+            self.stats["not_red"] += 1
+            return
+        since = self.signal.red_since(c.group) if phase == "red" else c.t
+        into = max(0.0, c.t - since) if since is not None and np.isfinite(since) else 0.0
+        if since is not None and not np.isfinite(since):
+            into = float("inf")
+        if phase == "red" and into < rules.grace_s:
+            self.stats["grace"] += 1
+            return
+        if c.speed_px_s < rules.min_speed_px_s:
+            self.stats["creeping"] += 1
+            return
+        if c.exempt:
+            self.stats["exempt"] += 1
+            return
+        if self._duplicate(c, set(bf.boxes)):
+            return
+        self.flagged[c.track_id] = (c.t, c.box, c.box)
+        n_app, n_in = roles_for(self.camera.evidence.burst_size)
+        approach = []
+        for k in range(n_app, 0, -1):
+            f = self.ring.nearest(c.t - k * self.approach_step_s, before=bf.t)
+            if f is not None and all(f is not a for a in approach):
+                approach.append(f)
+        burst = PendingBurst(c.track_id, c.t, approach, bf,
+                             [bf.t + (k + 1) * self.inside_step_s for k in range(n_in)])
+        self.pending.append(_Event(c, bf.index, video_time_s, phase,
+                                   into if np.isfinite(into) else 3600.0, vclass, burst,
+                                   turn_watch=self.rule.needs_turn_watch(c)))
+
+    def _watch_turns(self, tracks: dict[int, XYXY], t: float) -> None:
+        keep = []
+        for ev in self.pending:
+            tid = self.rule.resolve(ev.crossing.track_id)
+            box = tracks.get(tid)
+            if self.rule.retreated(ev.crossing, box):
+                self.stats["retreated"] += 1
+                self.flagged.pop(ev.crossing.track_id, None)
+                self.rule.rearm(tid)
+                continue
+            if ev.turn_watch:
+                status = self.rule.turn_status(ev.crossing, box, t)
+                if status == "exempt":
+                    self.stats["exempt"] += 1
+                    continue
+                ev.turn_watch = status is None
+            keep.append(ev)
+        self.pending = keep
+
+    def _duplicate(self, c: Crossing, tracks_alive: set[int]) -> bool:
+        """An already-flagged vehicle again: the same one under a new track id (ID switch), or a
+        motion blob that swallowed it (two cars merged). The merged track is re-armed so that
+        the vehicle behind still counts when it crosses on its own."""
+        for tid, (t0, at_cross, latest) in self.flagged.items():
+            if tid == c.track_id or c.t - t0 > 3.0:
+                continue
+            # the box at its crossing only matters just after it: the next car in the lane
+            # crosses at the same place
+            for box in (at_cross, latest) if c.t - t0 < 0.5 else (latest,):
+                if _iou(box, c.box) > 0.3 or _inside(box, c.box) > 0.5 or _inside(c.box, box) > 0.6:
+                    self.rule.rearm(c.track_id)
+                    if tid not in tracks_alive:  # the flagged vehicle goes on under this id
+                        self.rule.successor[tid] = c.track_id
+                    return True
+        return False
+
+    def _emit(self, force: bool) -> list[tuple[ViolationCandidate, dict[str, bytes]]]:
+        out = []
+        keep = []
+        for ev in self.pending:
+            if (ev.burst.complete and not ev.turn_watch) or force:
+                out.append(self._candidate(ev))
+            else:
+                keep.append(ev)
+        self.pending = keep
+        return out
+
+    def _candidate(self, ev: _Event) -> tuple[ViolationCandidate, dict[str, bytes]]:
+        c, burst = ev.crossing, ev.burst
+        images, blobs = self.encoder.encode(burst, self.signal_boxes(c.group))
+        decided = burst.inside[-1] if burst.inside else burst.crossing
+        cand = Candidate(
+            event_id=new_event_id(), site=self.site, camera=self.camera.id, track_id=c.track_id,
+            vehicle_class=ev.vehicle_class, vehicle_colour=_colour_name(burst.crossing.image, c.box),
+            crossed_at=burst.crossing.timestamp - (burst.crossing.t - c.t),
+            detected_at=decided.timestamp if self.clock == "video" else time.time(),
+            frame_index=ev.frame_index, video_time_s=ev.video_time_s, signal_phase=ev.phase,  # type: ignore[arg-type]
+            time_into_red_s=round(ev.time_into_red, 3), speed_px_s=round(c.speed_px_s, 1), lane=c.lane,
+            evidence=images)
+        if self.signer is not None:
+            cand = self.signer(cand)
+        self.stats["violations"] += 1
+        decided_video = ev.video_time_s + (decided.t - burst.crossing.t)
+        self._records[cand.event_id] = ViolationRecord(
+            event_id=cand.event_id, camera=self.camera.id, track_id=c.track_id,
+            vehicle_class=ev.vehicle_class, frame_index=ev.frame_index, video_time_s=ev.video_time_s,
+            box=c.box, decided_video_s=decided_video, signal_phase=ev.phase,
+            time_into_red_s=cand.time_into_red_s, evidence=list(blobs))
+        return ViolationCandidate(candidate=cand), blobs
+
+    def flush(self) -> list[tuple[ViolationCandidate, dict[str, bytes]]]:
+        """End of stream: finish pending bursts with the frames there are."""
+        return self._emit(force=True)
+
+    def record(self, event_id: str) -> ViolationRecord:
+        """The ``violations.jsonl`` line for a candidate this pipeline produced."""
+        return self._records[event_id]
+
+
+_COLOURS = (("red", 0), ("orange", 15), ("yellow", 30), ("green", 60), ("blue", 110), ("purple", 140), ("red", 180))
+
+
+def _colour_name(image: np.ndarray, box: XYXY) -> str | None:
+    """Rough body colour from the middle of the box (white/grey/black when unsaturated)."""
+    x1, y1, x2, y2 = (int(v) for v in box)
+    w, h = x2 - x1, y2 - y1
+    roi = image[max(0, y1 + h // 4):max(0, y2 - h // 4), max(0, x1 + w // 4):max(0, x2 - w // 4)]
+    if roi.size == 0:
+        return None
+    hsv = cv2.cvtColor(roi, cv2.COLOR_BGR2HSV).reshape(-1, 3).astype(np.float32)
+    s, v = np.median(hsv[:, 1]), np.median(hsv[:, 2])
+    if s < 50:
+        return "white" if v > 170 else "black" if v < 60 else "grey"
+    hue = float(np.median(hsv[hsv[:, 1] >= 50, 0]))
+    return min(_COLOURS, key=lambda c: abs(c[1] - hue))[0]

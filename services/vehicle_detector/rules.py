@@ -1,0 +1,208 @@
+"""The red-light rule: a tracked vehicle whose front crosses the stop line while its signal group
+is red, after the grace time, moving (not creeping), outside exempt zones; once per track."""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from stopline.services.vehicle_detector.geometry import StopLine, front_point, in_polygon
+from stopline.shared.config import CameraConfig
+
+XYXY = tuple[float, float, float, float]
+
+
+@dataclass
+class Crossing:
+    """A track's front passed the stop line in this frame (violation or not)."""
+
+    track_id: int
+    t: float  # interpolated crossing time, pipeline clock
+    box: XYXY
+    front: tuple[float, float]
+    speed_px_s: float
+    lane: str | None
+    group: str
+    exempt: str | None = None  # name of the exempt zone it crossed in
+
+
+@dataclass
+class _Track:
+    history: deque = field(default_factory=lambda: deque(maxlen=64))  # (t, offset, box)
+    crossed: bool = False
+    seen_before_line: int = 0
+    last_before: tuple[float, float] | None = None  # (t, offset) last seen before the line
+
+
+class CrossingRule:
+    """Finds stop-line crossings from tracked boxes; the caller checks the signal phase."""
+
+    def __init__(self, camera: CameraConfig, scale: tuple[float, float] = (1.0, 1.0),
+                 speed_window_s: float = 0.5, min_frames_before: int = 2, line_margin_px: float = 20.0,
+                 stitch_s: float = 0.5):
+        sx, sy = scale
+        pts = [(x * sx, y * sy) for x, y in camera.stop_line]
+        self.direction = camera.travel_direction
+        self.line = StopLine(pts, self.direction, margin=line_margin_px)
+        self.lanes = [(ln.id, ln.signal_group, [(x * sx, y * sy) for x, y in ln.polygon]) for ln in camera.lanes]
+        self.exempt = [(z.name, [(x * sx, y * sy) for x, y in z.polygon]) for z in camera.exempt_zones]
+        self._lane_moves = [(ln.id, ln.signal_group, None, ln.movement) for ln in camera.lanes]
+        self.speed_window_s = speed_window_s
+        self.stitch_s = stitch_s
+        self.successor: dict[int, int] = {}  # lost track -> the track that continues it
+        self.min_frames_before = min_frames_before
+        self._tracks: dict[int, _Track] = {}
+
+    def lane_of(self, p: tuple[float, float]) -> tuple[str | None, str]:
+        for lane_id, group, poly in self.lanes:
+            if in_polygon(p, poly):
+                return lane_id, group
+        return None, "main"
+
+    def _stitch(self, tid: int, box: XYXY, t: float, alive: set[int]) -> _Track:
+        """A new track id on a box where a track was lost a moment ago is that vehicle again
+        (the tracker switched ids, typically when a motion blob split or merged): carry its
+        history over, so its approach before the line still counts and it is not flagged twice."""
+        best, best_score = None, 0.3
+        for old, tr in self._tracks.items():
+            if old in alive or not tr.history or t - tr.history[-1][0] > self.stitch_s:
+                continue
+            last = tr.history[-1][2]
+            score = max(_iou(box, last), _inside(box, last), _inside(last, box))
+            if score > best_score:
+                best, best_score = old, score
+        if best is None:
+            return _Track()
+        self.successor[best] = tid
+        return self._tracks.pop(best)
+
+    def resolve(self, track_id: int) -> int:
+        """The track id a vehicle goes by now (after stitching / merging)."""
+        seen = set()
+        while track_id in self.successor and track_id not in seen:
+            seen.add(track_id)
+            track_id = self.successor[track_id]
+        return track_id
+
+    def update(self, t: float, tracks: dict[int, XYXY]) -> list[Crossing]:
+        out: list[Crossing] = []
+        alive = set(tracks)
+        for tid, box in tracks.items():
+            front = front_point(box, self.direction)
+            off = self.line.offset(front)
+            tr = self._tracks.get(tid)
+            if tr is None or (tr.seen_before_line == 0 and not tr.crossed and len(tr.history) < 15):
+                # new, or young and only ever seen past the line: maybe a fragment of a vehicle
+                # whose track was just lost
+                old = self._stitch(tid, box, t, alive)
+                if tr is None or old.history:
+                    old.history.extend(tr.history if tr is not None else [])
+                    tr = self._tracks[tid] = old
+            tr.history.append((t, off, box))
+            if off < 0:
+                tr.seen_before_line += 1
+                tr.last_before = (t, off)
+                continue
+            if tr.crossed or tr.last_before is None or tr.seen_before_line < self.min_frames_before:
+                continue
+            if not self.line.covers(front):
+                continue
+            tr.crossed = True
+            # time the front was exactly on the line, interpolated from its last position before
+            t0, off0 = tr.last_before
+            t_cross = t0 + (t - t0) * (-off0) / max(off - off0, 1e-9)
+            lane, group = self.lane_of(front)
+            if self.lanes and lane is None:
+                # lanes are configured and this crossing is in none of them (e.g. a turning
+                # vehicle clipping the line end): try the box centre before giving up
+                c = ((box[0] + box[2]) / 2, (box[1] + box[3]) / 2)
+                lane, group = self.lane_of(c)
+                if lane is None:
+                    continue
+            zone = next((name for name, poly in self.exempt if in_polygon(front, poly)), None)
+            out.append(Crossing(tid, t_cross, box, front, self._speed(tr, t), lane, group, zone))
+        return out
+
+    def _speed(self, tr: _Track, t: float) -> float:
+        """Speed along the direction of travel (px/s) over the last ``speed_window_s``."""
+        pts = [(ht, ho) for ht, ho, _ in tr.history if t - ht <= self.speed_window_s + 1e-9]
+        if len(pts) < 2:
+            pts = [(ht, ho) for ht, ho, _ in list(tr.history)[-2:]]
+        if len(pts) < 2 or pts[-1][0] <= pts[0][0]:
+            return 0.0
+        ts, offs = np.array([p[0] for p in pts]), np.array([p[1] for p in pts])
+        return float(np.polyfit(ts - ts[0], offs, 1)[0]) if len(pts) > 2 else \
+            float((offs[-1] - offs[0]) / (ts[-1] - ts[0]))
+
+    def needs_turn_watch(self, c: Crossing) -> bool:
+        """Could this crossing still become an exempt turn? (exempt zones exist and its lane
+        allows turning, or lanes are not configured)"""
+        if not self.exempt:
+            return False
+        movement = next((m for lane_id, _, _, m in self._lane_moves if lane_id == c.lane), None)
+        return movement is None or movement != "straight"
+
+    def retreated(self, c: Crossing, box: XYXY | None) -> bool:
+        """The track's front went back behind the line after its crossing: vehicles do not
+        reverse through a stop line, so the crossing was a blob merge (two vehicles seen as one
+        for a moment), not this vehicle's."""
+        if box is None:
+            return False
+        height = min(c.box[3] - c.box[1], c.box[2] - c.box[0])
+        return self.line.offset(front_point(box, self.direction)) < -0.25 * height
+
+    def turn_status(self, c: Crossing, box: XYXY | None, t: float) -> str | None:
+        """After a crossing near an exempt zone: "exempt" once the vehicle is in the zone,
+        "straight" once it has gone on along the travel direction, None while undecided.
+
+        A right turn on red is slow and its front only reaches the zone a second or two after the
+        line, while a red-light runner is quickly well past the line heading straight on."""
+        if box is None:
+            return "straight" if t - c.t > 1.0 else None  # lost: no sign of a turn
+        cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+        points = [front_point(box, self.direction), (cx, box[3]), (cx, cy)]
+        for name, poly in self.exempt:
+            if any(in_polygon(p, poly) for p in points):
+                return "exempt"
+        past = self.line.offset(front_point(box, self.direction))
+        height = max(box[3] - box[1], box[2] - box[0]) if box else 1.0
+        c0 = ((c.box[0] + c.box[2]) / 2, (c.box[1] + c.box[3]) / 2)
+        move = np.array([cx - c0[0], cy - c0[1]])
+        d = np.asarray(self.direction, np.float64) / np.hypot(*self.direction)
+        heading_ok = np.hypot(*move) > 0 and float(move @ d) / np.hypot(*move) > np.cos(np.radians(20))
+        if past > 0.5 * height and heading_ok:
+            return "straight"
+        if t - c.t > 4.0:
+            return "straight"  # never reached the zone
+        return None
+
+    def rearm(self, track_id: int) -> None:
+        """Let this track cross again (its crossing was not its own vehicle's)."""
+        tr = self._tracks.get(track_id)
+        if tr is not None:  # it has to be seen before the line again to cross
+            tr.crossed, tr.last_before, tr.seen_before_line = False, None, 0
+
+    def forget(self, alive: set[int], t: float, keep_s: float = 5.0) -> None:
+        """Drop state of tracks not seen for ``keep_s``."""
+        for tid in list(self._tracks):
+            tr = self._tracks[tid]
+            if tid not in alive and tr.history and t - tr.history[-1][0] > keep_s:
+                del self._tracks[tid]
+
+
+def _inside(a: XYXY, b: XYXY) -> float:
+    """Fraction of box ``a`` inside box ``b``."""
+    iw = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    ih = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    area = (a[2] - a[0]) * (a[3] - a[1])
+    return iw * ih / area if area > 0 else 0.0
+
+
+def _iou(a: XYXY, b: XYXY) -> float:
+    iw = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    ih = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = iw * ih
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0

@@ -1,0 +1,54 @@
+"""Plate text normalisation and the "one OCR confusion or one edit" relation."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+_NOT_ALNUM = re.compile(r"[^A-Z0-9]")
+
+# Characters an OCR engine mixes up on plates; a substitution inside one group is a confusion.
+CONFUSION_GROUPS = ("0ODQ", "1IL", "2Z", "5S", "6G", "8B", "4A", "7T", "UV", "MN")
+_GROUP_OF = {c: g for g in CONFUSION_GROUPS for c in g}
+
+MAX_PLATE = 16
+
+
+def normalise_plate(text: str) -> str:
+    """Upper-case letters and digits only: ``"ab-123 c"`` -> ``"AB123C"``; accents are dropped."""
+    folded = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode().upper()
+    return _NOT_ALNUM.sub("", folded)[:MAX_PLATE]
+
+
+def deletion_keys(plate: str) -> set[str]:
+    """The plate and each of its one-character deletions (the symmetric-delete index keys)."""
+    keys = {plate}
+    for i in range(len(plate)):
+        keys.add(plate[:i] + plate[i + 1 :])
+    keys.discard("")
+    return keys
+
+
+def is_confusion(a: str, b: str) -> bool:
+    return a != b and a in _GROUP_OF and _GROUP_OF[a] == _GROUP_OF.get(b)
+
+
+def relation(read: str, registered: str) -> str | None:
+    """``exact``, ``confusion`` (one confusable substitution), ``edit`` (any one insertion,
+    deletion or substitution), or None when further apart."""
+    if read == registered:
+        return "exact"
+    la, lb = len(read), len(registered)
+    if la == lb:
+        diffs = [i for i in range(la) if read[i] != registered[i]]
+        if len(diffs) != 1:
+            return None
+        i = diffs[0]
+        return "confusion" if is_confusion(read[i], registered[i]) else "edit"
+    if abs(la - lb) != 1:
+        return None
+    short, long_ = (read, registered) if la < lb else (registered, read)
+    for i in range(len(long_)):
+        if long_[:i] + long_[i + 1 :] == short:
+            return "edit"
+    return None

@@ -1,0 +1,1 @@
+"""The review web app (FastAPI, server-rendered) and its REST API."""

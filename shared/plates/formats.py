@@ -1,0 +1,178 @@
+"""Plate formats per region and format-constrained correction of OCR confusions.
+
+A format is a pattern over character classes: ``L`` letter, ``D`` digit, ``A`` either. Reading a
+plate means choosing, among the formats of the region, the one the recogniser's per-character
+probabilities fit best; a character that breaks the format may only be swapped for one of its
+look-alikes (O/0, I/1, B/8, S/5, Z/2, ...), never for an arbitrary character.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from .engines import ALPHABET, CONFUSIONS, RawRead
+
+REGIONS = ("us", "eu", "br")
+_LETTERS = np.array([c.isalpha() for c in ALPHABET])
+_DIGITS = ~_LETTERS
+_IDX = {c: i for i, c in enumerate(ALPHABET)}
+
+
+@dataclass(frozen=True)
+class PlateFormat:
+    name: str
+    region: str
+    pattern: str  # L, D or A per character
+    cost: float = 0.0  # nats: rarer layouts of a region cost a little, so ties go to common ones
+
+    @property
+    def specific(self) -> bool:
+        return "A" not in self.pattern
+
+
+def _any(region: str, lo: int, hi: int) -> list[PlateFormat]:
+    return [PlateFormat(f"{region}-{n}", region, "A" * n) for n in range(lo, hi + 1)]
+
+
+FORMATS: dict[str, list[PlateFormat]] = {
+    # Brazil: old grey plates ABC1234, Mercosul ABC1D23
+    "br": [PlateFormat("br-abc1234", "br", "LLLDDDD"), PlateFormat("br-mercosul", "br", "LLLDLDD")],
+    # US: 2-8 letters/digits; the common 7-character passenger layouts are preferred
+    "us": [PlateFormat("us-1abc234", "us", "DLLLDDD"), PlateFormat("us-abc1234", "us", "LLLDDDD"),
+           PlateFormat("us-abc123", "us", "LLLDDD"), PlateFormat("us-1ab2345", "us", "DLLDDDD", 0.1),
+           *_any("us", 2, 8)],
+    # EU: common national layouts (without their separators), then any 2-8 characters
+    "eu": [PlateFormat("eu-ab123cd", "eu", "LLDDDLL"),    # HR, IT, FR, SK, ...
+           PlateFormat("eu-ab1234cd", "eu", "LLDDDDLL", 0.1),  # HR (4 digits)
+           PlateFormat("eu-ab12abc", "eu", "LLDDLLL", 0.1),    # UK
+           PlateFormat("eu-1234abc", "eu", "DDDDLLL", 0.1),    # ES
+           PlateFormat("eu-1a23456", "eu", "DLDDDDD", 0.1),    # CZ
+           PlateFormat("eu-ab12345", "eu", "LLDDDDD", 0.2),    # PL, ...
+           PlateFormat("eu-abc1234", "eu", "LLLDDDD", 0.2),
+           *_any("eu", 2, 8)],
+}
+
+SWAP_PENALTY = 0.3       # nats per look-alike swap the format forces ...
+SWAP_CERTAINTY = 0.08    # ... plus this much per nat the recogniser preferred what it saw
+GENERIC_PENALTY = 1.2    # nats for falling back to "any characters" in a region
+DROP_PENALTY = 1.5       # nats per unit of confidence of a dropped edge character
+MAX_PENALTY = 3.0        # beyond this the text is no plate (a sign, a sticker, a dealer's name)
+
+
+@dataclass
+class FormatFit:
+    text: str
+    confidences: list[float]
+    format: PlateFormat
+    penalty: float   # nats; 0 = the raw read already fits a specific format
+    swaps: int
+    dropped: int
+
+
+_AUTO = [f for r in REGIONS for f in FORMATS[r] if f.specific] + _any("auto", 2, 8)
+
+
+def formats_for(region: str) -> list[PlateFormat]:
+    """The formats a region allows; "auto": every region's layouts, then any 2-8 characters."""
+    if region == "auto":
+        return _AUTO
+    if region not in FORMATS:
+        raise ValueError(f"unknown region {region!r} (auto, {', '.join(REGIONS)})")
+    return FORMATS[region]
+
+
+def _fit_one(probs: np.ndarray, fmt: PlateFormat) -> tuple[str, list[float], float, int] | None:
+    text, confs, penalty, swaps = [], [], 0.0, 0
+    for row, cls in zip(probs, fmt.pattern):
+        best = int(row.argmax())
+        allowed = np.ones(36, bool) if cls == "A" else (_LETTERS if cls == "L" else _DIGITS)
+        if allowed[best]:
+            text.append(ALPHABET[best])
+            confs.append(float(row[best]))
+            continue
+        partners = [_IDX[c] for c in CONFUSIONS.get(ALPHABET[best], "") if allowed[_IDX[c]]]
+        if not partners:
+            return None
+        # the first look-alike listed is the usual one (0 -> O before D) unless the model disagrees
+        alt = max(partners, key=lambda k: row[k] * (1.0 if k == partners[0] else 0.5))
+        # the glyph was read as `best`; its look-alike is what the format allows
+        text.append(ALPHABET[alt])
+        confs.append(float(min(1.0, (row[best] + row[alt]) * 0.9)))
+        penalty += SWAP_PENALTY + SWAP_CERTAINTY * math.log(max(row[best], 1e-4) / max(row[alt], 1e-4))
+        swaps += 1
+    return "".join(text), confs, penalty, swaps
+
+
+def _trims(read: RawRead, droppable: np.ndarray | None) -> list[tuple[np.ndarray, float, int]]:
+    """The read and versions without up to two edge characters (bolts, frame, band letters) and
+    without characters read on colour marks (stickers, emblems: ``droppable``)."""
+    n = len(read.probs)
+    conf = read.confidences
+    marks = np.zeros(n, bool) if droppable is None else np.asarray(droppable, bool)
+    bases = [(np.arange(n), 0.0, 0)]
+    inner = np.where(marks)[0]
+    if len(inner):
+        keep = np.where(~marks)[0]
+        bases.append((keep, 0.1 * len(inner), len(inner)))
+    out = []
+    for idx, base_cost, base_drop in bases:
+        m = len(idx)
+        for left in range(0, 3):
+            for right in range(0, 3):
+                if left + right > 2 or m - left - right < 2:
+                    continue
+                cost = base_cost
+                # a mark at the left edge is the country band; on the right it is more
+                # likely the car's paint beside the plate, so it makes no drop cheaper there
+                for i in idx[:left]:
+                    cost += 0.05 if marks[i] else DROP_PENALTY * float(conf[i]) + 0.1
+                for i in idx[m - right:]:
+                    cost += DROP_PENALTY * float(conf[i]) + 0.1
+                out.append((read.probs[idx[left:m - right]], cost, base_drop + left + right))
+    return out
+
+
+def fit_format(read: RawRead, region: str = "auto", droppable: np.ndarray | None = None) -> FormatFit | None:
+    """The best format-constrained text for one raw read, or None when nothing fits.
+
+    ``droppable``: per character, True where it was read on a colour mark (country band, emblem,
+    sticker); leaving it out costs little.
+    """
+    best: FormatFit | None = None
+    if len(read.probs) == 0:
+        return None
+    for probs, drop_cost, dropped in _trims(read, droppable):
+        for fmt in formats_for(region):
+            if len(fmt.pattern) != len(probs):
+                continue
+            fit = _fit_one(probs, fmt)
+            if fit is None:
+                continue
+            text, confs, penalty, swaps = fit
+            penalty += drop_cost + fmt.cost + (0.0 if fmt.specific else GENERIC_PENALTY)
+            if penalty <= MAX_PENALTY and (best is None or penalty < best.penalty):
+                best = FormatFit(text, confs, fmt, penalty, swaps, dropped)
+    return best
+
+
+def correct_text(text: str, region: str = "auto", confidence: float = 0.9) -> str | None:
+    """Format-correct a plain string (engines without probabilities, tests, user input)."""
+    from .engines import text_to_raw
+
+    fit = fit_format(text_to_raw(normalise(text), confidence), region)
+    return None if fit is None else fit.text
+
+
+def normalise(text: str) -> str:
+    """Upper case A-Z0-9 only (what every stopline component stores and compares)."""
+    return "".join(c for c in text.upper() if c in _IDX)
+
+
+def fit_score(fit: FormatFit) -> float:
+    """Raw (uncalibrated) plausibility of a fitted read: geometric mean of the character
+    confidences, discounted by the format penalty."""
+    c = np.clip(np.asarray(fit.confidences, dtype=np.float64), 1e-6, 1.0)
+    return float(math.exp(np.log(c).mean() - fit.penalty * 0.5) * min(1.0, c.min() + 0.5))

@@ -1,0 +1,45 @@
+"""Detections as plain arrays, and the mapping from model class names to stopline's classes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+VEHICLE_CLASSES: tuple[str, ...] = ("car", "truck", "bus", "motorcycle")
+
+# Detector class names (COCO and common aliases) -> stopline vehicle class. Others are ignored.
+CLASS_ALIASES: dict[str, str] = {
+    "car": "car", "truck": "truck", "bus": "bus", "motorcycle": "motorcycle", "motorbike": "motorcycle",
+    "van": "car", "pickup": "truck", "lorry": "truck", "vehicle": "car",
+}
+
+
+@dataclass
+class Detections:
+    """N boxes (x1, y1, x2, y2, pixels), scores and stopline class ids (index in VEHICLE_CLASSES)."""
+
+    xyxy: np.ndarray  # (N, 4) float32
+    scores: np.ndarray  # (N,) float32
+    class_ids: np.ndarray  # (N,) int32
+
+    @staticmethod
+    def empty() -> "Detections":
+        return Detections(np.zeros((0, 4), np.float32), np.zeros(0, np.float32), np.zeros(0, np.int32))
+
+    def __len__(self) -> int:
+        return len(self.scores)
+
+    def class_name(self, i: int) -> str:
+        return VEHICLE_CLASSES[int(self.class_ids[i])]
+
+
+def class_from_shape(w: float, h: float, frame_h: int) -> str:
+    """Vehicle class guessed from a motion blob's size (motion backend has no classifier)."""
+    area_frac = (w * h) / float(frame_h * frame_h)
+    aspect = w / max(h, 1.0)
+    if area_frac > 0.12 and aspect < 2.2:
+        return "truck"
+    if area_frac < 0.004 and aspect < 0.9:
+        return "motorcycle"
+    return "car"

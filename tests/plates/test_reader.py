@@ -1,0 +1,79 @@
+"""The reader on synthetic scenes: tilt, two rows, small plates, hints, format regions."""
+
+import pytest
+
+from stopline.shared.plates import PlateReader, vote
+
+
+@pytest.mark.parametrize("angle", [0, 12, -20, 30])
+def test_reads_tilted_plate(reader, synth, angle):
+    render_plate, scene_with_plate = synth
+    img, box = scene_with_plate(render_plate("7ABC123", 28), angle=angle, seed=angle + 100)
+    r = reader.read(img, region="us")
+    assert r is not None and r.text == "7ABC123"
+    assert r.box[0] >= box[0] - 8 and r.box[2] <= box[2] + 8  # it is the plate it read
+    assert r.crop is not None and r.crop.shape[0] > 0 and r.corners.shape == (4, 2)
+    assert len(r.char_confidences) == 7 and 0 < r.confidence <= 1 and r.engine == "rapidocr"
+
+
+@pytest.mark.parametrize("text", ["ABC1234", "ABC1D23"])
+def test_reads_two_row_plate(reader, synth, text):
+    render_plate, scene_with_plate = synth
+    img, _ = scene_with_plate(render_plate(text, 26, two_rows=True), angle=5)
+    r = reader.read(img, region="br")
+    assert r is not None and r.text == text
+
+
+def test_small_plate(reader, synth):
+    render_plate, scene_with_plate = synth
+    img, _ = scene_with_plate(render_plate("RK099AN", 12))
+    r = reader.read(img, region="eu")
+    assert r is not None and r.text == "RK099AN"
+
+
+def test_plate_crop_without_localising_context(reader, synth):
+    render_plate, _ = synth
+    crop = render_plate("7XYZ890", 30)
+    assert reader.read(crop, region="us").text == "7XYZ890"
+
+
+def test_hint_box_limits_the_search(reader, synth):
+    render_plate, scene_with_plate = synth
+    img, box = scene_with_plate(render_plate("7ABC123", 28), at=(200, 300))
+    other, _ = scene_with_plate(render_plate("8XYZ456", 28), at=(480, 120), seed=3)
+    img[60:180, 380:600] = other[60:180, 380:600]
+    assert reader.read(img, hint_box=box, region="us").text == "7ABC123"
+
+
+def test_no_plate_in_an_empty_scene(reader):
+    import numpy as np
+
+    assert reader.read(np.full((240, 320, 3), 120, np.uint8)) is None
+    assert reader.read(np.zeros((4, 4, 3), np.uint8)) is None
+
+
+def test_region_format_rejects_impossible_text(reader, synth):
+    render_plate, scene_with_plate = synth
+    img, _ = scene_with_plate(render_plate("HELLO", 30))
+    assert reader.read(img, region="br") is None          # no Brazilian layout has 5 characters
+    assert reader.read(img, region="eu").text == "HELLO"  # a vanity plate is fine in the EU
+
+
+def test_read_many_votes(reader, synth):
+    render_plate, scene_with_plate = synth
+    imgs = [scene_with_plate(render_plate("7ABC123", 28), angle=a, seed=a + 20)[0] for a in (0, 10, -10)]
+    voted, reads = reader.read_many(imgs, region="us")
+    assert len(reads) == 3 and voted.text == "7ABC123" and voted.source == "vote"
+    assert voted.confidence >= max(r.confidence for r in reads) - 1e-9
+    assert vote(reads).text == voted.text
+    msg = voted.to_message()
+    assert msg.text == "7ABC123" and msg.engine == "rapidocr"
+
+
+def test_unknown_engine_and_region_are_errors():
+    from stopline.shared.plates import EngineError
+
+    with pytest.raises(EngineError):
+        PlateReader(engine="tesseract")
+    with pytest.raises(ValueError):
+        PlateReader(region="xx")

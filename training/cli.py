@@ -1,0 +1,253 @@
+"""``stopline models ...``: datasets, training, export, pruning, quantisation, evaluation, cards.
+
+Everything but ``evaluate``/``quantize`` of existing ONNX files needs the train extra
+(``pip install 'stopline[train]'``); imports happen inside the handlers, so ``stopline --help``
+and the services never load PyTorch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import time
+from pathlib import Path
+
+from stopline.shared.config import ConfigError
+
+from .env import ToolchainError
+
+log = logging.getLogger(__name__)
+
+MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
+
+
+def add_commands(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("models", help="model toolchain: dataset, train, export, prune, quantize, "
+                                             "evaluate, ocr, build (train extra)")
+    sub = p.add_subparsers(dest="models_command", metavar="STEP")
+
+    d = sub.add_parser("dataset", help="YOLO datasets (vehicles, plates, plate crops) from the simulator")
+    d.add_argument("--out", type=Path, default=Path("datasets/sim"))
+    d.add_argument("--frames", type=int, default=1800, help="frames in all (about 10%% val, 10%% test)")
+    d.add_argument("--seed", type=int, default=1)
+    d.add_argument("--size", default="1280x720", help="frame size WIDTHxHEIGHT")
+    d.set_defaults(func=cmd_dataset)
+
+    t = sub.add_parser("train", help="train a YOLO nano detector (from scratch, or --weights to fine-tune)")
+    t.add_argument("kind", choices=["vehicle", "plate"])
+    t.add_argument("--data", type=Path, default=Path("datasets/sim"), help="dataset root from `models dataset`")
+    t.add_argument("--out", type=Path, default=Path("training-runs"))
+    t.add_argument("--weights", type=Path, help="ultralytics .pt to fine-tune from")
+    t.add_argument("--epochs", type=int)
+    t.add_argument("--imgsz", type=int)
+    t.add_argument("--threads", type=int, help="torch threads on CPU")
+    t.set_defaults(func=cmd_train)
+
+    e = sub.add_parser("export", help="ONNX export: fixed input size, batch 1, simplified")
+    e.add_argument("weights", type=Path)
+    e.add_argument("--out", type=Path, required=True)
+    e.add_argument("--imgsz", type=int, default=320)
+    e.set_defaults(func=cmd_export)
+
+    pr = sub.add_parser("prune", help="activation-guided structured pruning + fine-tuning")
+    pr.add_argument("kind", choices=["vehicle", "plate"])
+    pr.add_argument("--weights", type=Path, required=True)
+    pr.add_argument("--data", type=Path, default=Path("datasets/sim"))
+    pr.add_argument("--out", type=Path, default=Path("training-runs"))
+    pr.add_argument("--ratio", type=float, default=0.3, help="share of channels removed per prunable layer")
+    pr.add_argument("--epochs", type=int, default=3, help="fine-tuning epochs")
+    pr.add_argument("--imgsz", type=int, default=320)
+    pr.add_argument("--frames", type=int, default=300, help="frames for the activation statistics")
+    pr.set_defaults(func=cmd_prune)
+
+    q = sub.add_parser("quantize", help="onnxruntime INT8: static QDQ per-channel (default) or --dynamic")
+    q.add_argument("model", type=Path)
+    q.add_argument("--out", type=Path, required=True)
+    q.add_argument("--data", type=Path, help="YOLO dataset folder (e.g. datasets/sim/vehicles) for calibration")
+    q.add_argument("--frames", type=int, default=200, help="calibration frames")
+    q.add_argument("--method", choices=["minmax", "entropy", "percentile"], default="minmax")
+    q.add_argument("--dynamic", action="store_true", help="dynamic INT8 (no calibration)")
+    q.set_defaults(func=cmd_quantize)
+
+    ev = sub.add_parser("evaluate", help="mAP, P, R, latency, size of ONNX variants -> card, metrics.json, plot")
+    ev.add_argument("kind", choices=["vehicle", "plate"])
+    ev.add_argument("--data", type=Path, default=Path("datasets/sim"))
+    ev.add_argument("--variant", action="append", required=True, metavar="NAME=FILE.onnx",
+                    help="repeat: fp32=..., pruned=..., int8=...")
+    ev.add_argument("--split", default="test")
+    ev.add_argument("--threads", type=int, default=2, help="onnxruntime threads (an edge box's)")
+    ev.add_argument("--runs", type=int, default=50, help="timed runs per variant")
+    ev.add_argument("--card-dir", type=Path, default=MODELS_DIR, help="where NAME.md/.metrics.json/.png go")
+    ev.add_argument("--runs-dir", type=Path, default=Path("training-runs"),
+                    help="where train/prune wrote KIND.train.json and KIND-pruned.json (for the card)")
+    ev.add_argument("--no-card", action="store_true", help="print the table only")
+    ev.set_defaults(func=cmd_evaluate)
+
+    o = sub.add_parser("ocr", help="easyocr English recogniser -> ONNX -> INT8; evaluate on real plate crops")
+    o.add_argument("--out", type=Path, default=MODELS_DIR)
+    o.add_argument("--plates", type=Path, help="plate photos with NAME.txt ground truth "
+                                                "(e.g. ../shared/data/plates); no evaluation without")
+    o.add_argument("--threads", type=int, default=1)
+    o.add_argument("--keep-fp32", action="store_true", help="keep the FP32 ONNX next to the INT8 one")
+    o.set_defaults(func=cmd_ocr)
+
+    b = sub.add_parser("build", help="(re)build the INT8 OCR recogniser from the installed easyocr weights")
+    b.add_argument("--out", type=Path, default=MODELS_DIR)
+    b.set_defaults(func=cmd_build)
+
+    p.set_defaults(func=lambda args: (p.print_help(), 1)[1])
+
+
+def _fail(e: Exception) -> int:
+    raise ConfigError(str(e))
+
+
+def cmd_dataset(args: argparse.Namespace) -> int:
+    from stopline.sim.spec import parse_size
+
+    from .dataset import build_datasets
+
+    try:
+        s = build_datasets(args.out, args.frames, seed=args.seed, size=parse_size(args.size))
+    except (ToolchainError, ValueError) as e:
+        return _fail(e)
+    for task, counts in s.images.items():
+        print(f"{task}: {counts} images, {s.labels[task]} labels")
+    print(f"data: {args.out}/vehicles/data.yaml, {args.out}/plate-crops/data.yaml")
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
+    from .dataset import data_yaml
+    from .train import RECIPES, train
+
+    try:
+        recipe = RECIPES[args.kind]
+        if args.epochs:
+            recipe = replace(recipe, epochs=args.epochs)
+        if args.imgsz:
+            recipe = replace(recipe, imgsz=args.imgsz)
+        out = train(args.kind, data_yaml(args.data, args.kind), args.out, weights=args.weights,
+                    recipe=recipe, threads=args.threads)
+    except ToolchainError as e:
+        return _fail(e)
+    print(f"weights: {out}")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from .export import export_onnx
+
+    try:
+        out = export_onnx(args.weights, args.out, imgsz=args.imgsz)
+    except ToolchainError as e:
+        return _fail(e)
+    print(f"onnx: {out} ({out.stat().st_size / 1e6:.2f} MB)")
+    return 0
+
+
+def cmd_prune(args: argparse.Namespace) -> int:
+    from .dataset import data_yaml
+    from .prune import fine_tune, prune_model, write_report
+    from .quantize import list_images
+
+    try:
+        yaml_path = data_yaml(args.data, args.kind)
+        root = yaml_path.parent
+        frames = list_images(root / "images" / "train") + list_images(root / "images" / "val")
+        yolo, report = prune_model(args.weights, frames, args.ratio, imgsz=args.imgsz, n_frames=args.frames)
+        started = time.time()
+        name = f"{args.kind}-pruned"
+        out = fine_tune(yolo, yaml_path, args.out, args.epochs, args.imgsz, name=name)
+        report["fine_tune_epochs"] = args.epochs
+        report["fine_tune_minutes"] = round((time.time() - started) / 60, 1)
+        write_report(report, args.out / f"{name}.json")
+    except ToolchainError as e:
+        return _fail(e)
+    print(f"pruned: params {report['params_before']} -> {report['params_after']}; weights {out}")
+    return 0
+
+
+def cmd_quantize(args: argparse.Namespace) -> int:
+    from .quantize import list_images, quantize_detector, quantize_dynamic_int8
+
+    try:
+        if args.dynamic:
+            out = quantize_dynamic_int8(args.model, args.out)
+        else:
+            if args.data is None:
+                raise ToolchainError("static quantisation needs --data (a YOLO dataset folder) for calibration")
+            frames = list_images(args.data / "images" / "train") + list_images(args.data / "images" / "val")
+            out = quantize_detector(args.model, args.out, frames, n_frames=args.frames, method=args.method)
+    except ToolchainError as e:
+        return _fail(e)
+    print(f"int8: {out} ({out.stat().st_size / 1e6:.2f} MB)")
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from .card import write_detector_card
+    from .dataset import class_names, data_yaml
+    from .evaluate import evaluate_variants, split_images
+
+    try:
+        yaml_path = data_yaml(args.data, args.kind)
+        names = class_names(yaml_path)
+        images = split_images(yaml_path.parent, args.split)
+        variants = {}
+        for spec in args.variant:
+            if "=" not in spec:
+                raise ToolchainError(f"--variant {spec!r}: expected NAME=FILE.onnx")
+            name, path = spec.split("=", 1)
+            variants[name] = Path(path)
+        rows = [r.as_dict() for r in evaluate_variants(variants, images, names, threads=args.threads,
+                                                        runs=args.runs)]
+        for r in rows:
+            print(json.dumps(r))
+    except ToolchainError as e:
+        return _fail(e)
+    if not args.no_card:
+        card = write_detector_card(args.kind, rows, args.card_dir, data_root=args.data, split=args.split,
+                                   runs_dir=args.runs_dir)
+        print(f"card: {card}")
+    return 0
+
+
+def cmd_ocr(args: argparse.Namespace) -> int:
+    from .card import write_ocr_card
+    from .ocr import evaluate_ocr, export_recognizer, quantize_recognizer, real_plate_crops
+
+    try:
+        fp32 = args.out / "easyocr-en-fp32.onnx"
+        int8 = args.out / "easyocr-en-int8.onnx"
+        export_recognizer(fp32)
+        quantize_recognizer(fp32, int8)
+        print(f"int8: {int8} ({int8.stat().st_size / 1e6:.2f} MB)")
+        if args.plates:
+            crops = real_plate_crops(args.plates)
+            rows = evaluate_ocr(crops, {"onnx fp32": fp32, "onnx int8": int8}, threads=args.threads)
+            for r in rows:
+                print(json.dumps(r))
+            print(f"card: {write_ocr_card(rows, args.out, str(args.plates))}")
+        if not args.keep_fp32:
+            fp32.unlink(missing_ok=True)
+    except ToolchainError as e:
+        return _fail(e)
+    return 0
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    from .ocr import export_recognizer, quantize_recognizer
+
+    try:
+        fp32 = args.out / "easyocr-en-fp32.onnx"
+        export_recognizer(fp32)
+        int8 = quantize_recognizer(fp32, args.out / "easyocr-en-int8.onnx")
+        fp32.unlink(missing_ok=True)
+    except ToolchainError as e:
+        return _fail(e)
+    print(f"built {int8}")
+    return 0
