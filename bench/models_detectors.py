@@ -2,6 +2,7 @@
 
     python bench/models_detectors.py                     # vehicle and plate, from training-runs/
     python bench/models_detectors.py --kinds vehicle --runs 100 --threads 2
+    python bench/models_detectors.py --cards             # also rewrite models/KIND.md, .metrics.json, .png
 
 Needs only onnxruntime + OpenCV (runs in the services' venv). Accuracy: mAP50, mAP50-95, P, R
 (stopline.training.metrics); latency: batch 1, ``--threads`` onnxruntime threads, the variants
@@ -46,6 +47,8 @@ def main() -> int:
     ap.add_argument("--runs", type=int, default=60)
     ap.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "models.md")
     ap.add_argument("--json", type=Path, help="also write the rows as JSON")
+    ap.add_argument("--cards", action="store_true",
+                    help="also (re)write the model cards, metrics.json and plots in --models-dir")
     args = ap.parse_args()
 
     lines = [f"## Detectors, {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC",
@@ -63,6 +66,10 @@ def main() -> int:
         rows = [r.as_dict() for r in evaluate_variants(vs, images, class_names(yaml_path), threads=args.threads,
                                                         runs=args.runs)]
         all_rows[kind] = rows
+        if args.cards:
+            from stopline.training.card import write_detector_card
+
+            write_detector_card(kind, rows, args.models_dir, data_root=args.data, runs_dir=args.runs_dir)
         lines += [f"### {kind} ({len(images)} test images)", "",
                   "| variant | mAP50 | mAP50-95 | P | R | latency ms | size MB |", "| --- | --- | --- | --- | --- | --- | --- |"]
         lines += [f"| {r['variant']} | {r['mAP50']:.3f} | {r['mAP50-95']:.3f} | {r['precision']:.3f} | "

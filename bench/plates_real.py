@@ -187,6 +187,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--localisers", action="store_true")
     ap.add_argument("--baseline", action="store_true")
     ap.add_argument("--fit-calibration", action="store_true")
+    ap.add_argument("--speed", type=int, default=0, metavar="REPEATS",
+                    help="also time every 4th photo REPEATS times and report the best CPU time per photo "
+                         "(filters out other processes on a shared machine)")
     ap.add_argument("--json", type=Path, default=None, help="write per-image rows here")
     ap.add_argument("--out", type=Path, default=None, help="results markdown (default: print only)")
     args = ap.parse_args(argv)
@@ -246,6 +249,23 @@ def main(argv: list[str] | None = None) -> int:
     lines.append("")
     lines.append(f"Reads at confidence >= 0.9: {len(hi)} of {len(all_rows)} photos, "
                  f"{(sum(r['exact'] for r in hi) / len(hi)) if hi else float('nan'):.1%} exactly right.")
+
+    if args.speed:
+        lines += ["", f"Speed, best of {args.speed} runs per photo (every 4th photo), CPU time of one thread", "",
+                  "| set | photos | CPU ms/photo (mean of best) | median | photos/s/core |", "| --- | --- | --- | --- | --- |"]
+        for name in args.sets:
+            best = []
+            for s_ in load_set(name, args.limit)[::4]:
+                img = load_image(s_.path)
+                region = name if args.region == "set" else args.region
+                times = []
+                for _ in range(args.speed):
+                    c0 = time.process_time()
+                    reader.read(img, region=region)
+                    times.append((time.process_time() - c0) * 1000)
+                best.append(min(times))
+            b = np.array(best)
+            lines.append(f"| {name} | {len(b)} | {b.mean():.0f} | {np.median(b):.0f} | {1000 / b.mean():.1f} |")
 
     if args.localisers:
         samples = [s for name in args.sets for s in load_set(name, args.limit)]

@@ -105,6 +105,12 @@ class ReadCounter:
         self.client.loop_stop()
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def publish_all(port: int, password: str, payloads: list[bytes]) -> float:
     """Publish as cam-north (the pole's bridge user); returns when the first one was sent."""
     import paho.mqtt.client as mqtt
@@ -156,10 +162,12 @@ def one_round(readers: int, payloads: list[bytes], warmup: list[bytes], threads:
         if not counter.wait_for(len(warmup), 300):
             raise RuntimeError(f"warm-up: {len(counter.times)}/{len(warmup)} reads")
         start_reads = len(counter.times)
+        cpu0 = [cpu_seconds(p.pid) for p in procs]
         t0 = publish_all(mq.port, passwords["cam-north"], payloads)
         if not counter.wait_for(start_reads + len(payloads), 900):
             raise RuntimeError(f"backlog: {len(counter.times) - start_reads}/{len(payloads)} reads")
         elapsed = counter.times[-1] - t0
+        cpu = [cpu_seconds(p.pid) - c for p, c in zip(procs, cpu0)]
         counter.close()
         handled = []
         time.sleep(5.5)  # one more health write
@@ -168,7 +176,10 @@ def one_round(readers: int, payloads: list[bytes], warmup: list[bytes], threads:
             handled.append(h.get("handled", 0))
         return {"readers": readers, "messages": len(payloads), "plates": len(payloads) * 3,
                 "seconds": round(elapsed, 2), "messages_per_s": round(len(payloads) / elapsed, 3),
-                "plates_per_s": round(3 * len(payloads) / elapsed, 3), "handled_per_reader": handled}
+                "plates_per_s": round(3 * len(payloads) / elapsed, 3), "handled_per_reader": handled,
+                # CPU the readers actually got: cores busy = CPU-seconds / wall seconds
+                "cpu_s_per_reader": [round(c, 1) for c in cpu], "cores_used": round(sum(cpu) / elapsed, 2),
+                "cpu_s_per_message": round(sum(cpu) / len(payloads), 3)}
     finally:
         for p in procs:
             p.terminate()
@@ -191,6 +202,7 @@ def main() -> int:
         print(broker.mosquitto_missing(), file=sys.stderr)
         return 2
     rng = np.random.default_rng(args.seed)
+    load0 = " ".join(f"{x:.1f}" for x in os.getloadavg())
     results = []
     with tempfile.TemporaryDirectory(prefix="stopline-bench-readers-") as tmp:
         work = Path(tmp)
@@ -202,12 +214,15 @@ def main() -> int:
             results.append(r)
             print(json.dumps(r), flush=True)
     base = results[0]["messages_per_s"]
-    print(f"\ncpu cores: {os.cpu_count()}, onnxruntime threads per reader: {args.threads}")
-    print("| readers | messages | plates | seconds | plates/s | speed-up | messages per reader |")
-    print("| ---: | ---: | ---: | ---: | ---: | ---: | --- |")
+    print(f"\ncpu cores: {os.cpu_count()}, load average before: {load0}, "
+          f"onnxruntime threads per reader: {args.threads}")
+    print("| readers | messages | plates | seconds | plates/s | speed-up | messages per reader (incl. warm-up) "
+          "| cores the readers got | CPU s per message |")
+    print("| ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: |")
     for r in results:
         print(f"| {r['readers']} | {r['messages']} | {r['plates']} | {r['seconds']} | {r['plates_per_s']} | "
-              f"{r['messages_per_s'] / base:.2f}x | {r['handled_per_reader']} |")
+              f"{r['messages_per_s'] / base:.2f}x | {r['handled_per_reader']} | {r['cores_used']} | "
+              f"{r['cpu_s_per_message']} |")
     return 0
 
 

@@ -2,6 +2,7 @@
 
     python bench/sim_render.py [--frames 500] [--size 1280x720] [--lighting day night] [--arrivals 720]
                                [--out bench/results/sim_render.md]
+    python bench/sim_render.py --plates-ocr DIR [DIR ...] [--out ...]   # legibility of rendered scenes
 
 Reports frames/s for rendering alone (raw frames + truth) and with the video encoder, plus the
 one-off scene setup (traffic simulation, background, plates). Wall time and process CPU time
@@ -23,7 +24,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 import cv2  # noqa: E402
 
 from stopline.sim.produce import open_writer  # noqa: E402
-from stopline.sim.render import FrameRenderer  # noqa: E402
+from stopline.sim.frames import FrameRenderer  # noqa: E402
 from stopline.sim.scene import build_scene  # noqa: E402
 from stopline.sim.spec import SceneSpec, parse_size  # noqa: E402
 
@@ -49,6 +50,32 @@ def measure(spec: SceneSpec, frames: int) -> dict[str, float]:
             "enc_fps_cpu": frames / ecpu, "enc_fps_wall": frames / ewall, "vehicles": vis, "codec": codec}  # type: ignore[dict-item]
 
 
+def plates_ocr(dirs: list[Path], out: Path | None) -> None:
+    from rapidocr_onnxruntime import RapidOCR
+
+    from stopline.sim.legibility import joined_read, plate_crops
+
+    ocr = RapidOCR()
+    rows = []
+    for d in dirs:
+        stats: dict[str, list[int]] = {}
+        widths: dict[str, list[float]] = {}
+        for plate, region, width, crop in plate_crops(d):
+            ok = joined_read(ocr(crop)[0]) == plate
+            stats.setdefault(region, []).append(int(ok))
+            widths.setdefault(region, []).append(width)
+        for region in sorted(stats):
+            s = stats[region]
+            rows.append((str(d), region, sum(s), len(s), float(sum(widths[region]) / len(s))))
+            print(f"{d} {region}: {sum(s)}/{len(s)} exact ({100 * sum(s) / len(s):.0f} %), plates ~{rows[-1][4]:.0f} px wide")
+    if out:
+        lines = [f"\n### Plate legibility, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} (RapidOCR, crop x3, frame nearest the stop line)\n",
+                 "| scene | region | exact reads | plate width px |", "|---|---|---|---|"]
+        lines += [f"| {d} | {r} | {k}/{n} ({100 * k / n:.0f} %) | {w:.0f} |" for d, r, k, n, w in rows]
+        with open(out, "a", encoding="utf-8") as f:
+            f.write("\n".join(lines) + "\n")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--frames", type=int, default=500)
@@ -57,7 +84,12 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--arrivals", type=float, default=720.0, help="vehicles per lane per hour (traffic density)")
     ap.add_argument("--out", type=Path, help="append a Markdown table here")
+    ap.add_argument("--plates-ocr", type=Path, nargs="+", metavar="DIR",
+                    help="instead: read the plates near the stop line of rendered scenes with RapidOCR")
     args = ap.parse_args()
+    if args.plates_ocr:
+        plates_ocr(args.plates_ocr, args.out)
+        return
     cv2.setNumThreads(1)
     rows = []
     for lighting in args.lighting:

@@ -68,9 +68,9 @@ BatchHandler = Callable[[list[tuple[Envelope, str]]], None]
 @dataclass
 class _Subscription:
     topic: str
-    handler: Handler
+    handler: BatchHandler
     group: str | None
-    max_batch: int = 0  # > 0: a BatchHandler (subscribe_batch)
+    max_batch: int = 1
 
 
 def default_instance() -> str:
@@ -139,10 +139,9 @@ class Bus:
         return client
 
     def subscribe(self, topic: str, handler: Handler, group: str | None = None) -> None:
-        """Handle messages on ``topic``; with ``group``, replicas share them ($share/<group>/...)."""
-        self._subs.append(_Subscription(topic, handler, group))
-        if self._connected.is_set():
-            self._client.subscribe(self._filter(self._subs[-1]), qos=1)
+        """Handle messages on ``topic`` one at a time; with ``group``, replicas share them
+        ($share/<group>/...)."""
+        self.subscribe_batch(topic, lambda items: handler(*items[0]), group, max_batch=1)
 
     def subscribe_batch(self, topic: str, handler: BatchHandler, group: str | None = None,
                         max_batch: int = 100) -> None:
@@ -151,8 +150,8 @@ class Bus:
         so under load one call (e.g. one database transaction) covers many messages and when
         idle each message goes alone. The whole batch is acknowledged after the handler
         returns; ``RetryLater`` retries the batch; any other error re-runs the messages one by
-        one so that only the bad one is dead-lettered. (Added for the violation desk.)"""
-        self._subs.append(_Subscription(topic, handler, group, max(1, max_batch)))  # type: ignore[arg-type]
+        one so that only the bad one is dead-lettered."""
+        self._subs.append(_Subscription(topic, handler, group, max(1, max_batch)))
         if self._connected.is_set():
             self._client.subscribe(self._filter(self._subs[-1]), qos=1)
 
@@ -255,12 +254,6 @@ class Bus:
 
     # ------------------------------------------------------------------ consuming (worker thread)
 
-    def _handler_for(self, topic: str) -> Handler | None:
-        for sub in self._subs:
-            if mqtt.topic_matches_sub(sub.topic, topic):
-                return sub.handler
-        return None
-
     def _work(self) -> None:
         while True:
             msg = self._inbox.get()
@@ -273,48 +266,6 @@ class Bus:
             except Exception:  # never let the worker die
                 log.exception("%s: unexpected error handling %s", self.service, msg.topic)
 
-    def _handle(self, msg: mqtt.MQTTMessage) -> None:
-        payload = bytes(msg.payload)
-        handler = self._handler_for(msg.topic)
-        if handler is None:
-            self._ack(msg)
-            return
-        try:
-            env = decode(payload, self.config.max_message_bytes)
-        except MessageError as e:
-            self.dead_letter(msg.topic, payload, str(e))
-            self._ack(msg)
-            return
-        event_id = getattr(env.message, "event_id", None)
-        if event_id is not None and event_id in self._done:
-            self.stats.duplicates += 1
-            self._ack(msg)
-            return
-        delay = self.config.reconnect_min_s
-        while True:
-            try:
-                handler(env, msg.topic)
-                break
-            except RetryLater as e:
-                self.stats.retries += 1
-                log.warning("%s: %s; retrying in %.1fs", self.service, e, delay)
-                if self._stopping.wait(delay):
-                    raise BusClosed from None  # leave unacknowledged: redelivered later
-                delay = min(delay * 2, self.config.reconnect_max_s)
-            except BusClosed:
-                raise
-            except Exception as e:
-                log.exception("%s: handler failed on %s", self.service, msg.topic)
-                self.dead_letter(msg.topic, payload, f"handler error: {type(e).__name__}: {e}")
-                break
-        if event_id is not None:
-            self._done[event_id] = None
-            while len(self._done) > self._dedupe_window:
-                self._done.popitem(last=False)
-        self.stats.handled += 1
-        self.stats.last_message_at = time.time()
-        self._ack(msg)
-
     def _sub_for(self, topic: str) -> _Subscription | None:
         for sub in self._subs:
             if mqtt.topic_matches_sub(sub.topic, topic):
@@ -323,12 +274,12 @@ class Bus:
 
     def _dispatch(self, msg: mqtt.MQTTMessage) -> None:
         sub = self._sub_for(msg.topic)
-        if sub is not None and sub.max_batch:
-            self._handle_batch(sub, msg)
+        if sub is None:
+            self._ack(msg)
         else:
-            self._handle(msg)
+            self._handle(sub, msg)
 
-    def _handle_batch(self, sub: _Subscription, first: mqtt.MQTTMessage) -> None:
+    def _handle(self, sub: _Subscription, first: mqtt.MQTTMessage) -> None:
         msgs, later = [first], []
         while len(msgs) < sub.max_batch:
             try:
@@ -360,10 +311,14 @@ class Bus:
                 continue
             items.append((env, msg.topic))
             taken.append(msg)
-        if items and not self._call_batch(sub, items, taken):
-            for item, msg in zip(items, taken):  # find the bad one
-                if not self._call_batch(sub, [item], [msg]):
-                    self.dead_letter(msg.topic, bytes(msg.payload), self._last_batch_error)
+        error = self._call(sub, items, taken) if items else None
+        if error is not None:
+            if len(items) == 1:
+                self.dead_letter(taken[0].topic, bytes(taken[0].payload), error)
+            else:
+                for item, msg in zip(items, taken):  # find the bad one
+                    if (error := self._call(sub, [item], [msg])) is not None:
+                        self.dead_letter(msg.topic, bytes(msg.payload), error)
         for (env, _), msg in zip(items, taken):
             event_id = getattr(env.message, "event_id", None)
             if event_id is not None:
@@ -376,16 +331,14 @@ class Bus:
         for msg in later:
             self._dispatch(msg)
 
-    _last_batch_error = ""
-
-    def _call_batch(self, sub: _Subscription, items: list[tuple[Envelope, str]],
-                    msgs: list[mqtt.MQTTMessage]) -> bool:
-        """Run the batch handler, retrying on RetryLater; False when it failed for good."""
+    def _call(self, sub: _Subscription, items: list[tuple[Envelope, str]],
+              msgs: list[mqtt.MQTTMessage]) -> str | None:
+        """Run the handler, retrying on RetryLater; the error text when it failed for good."""
         delay = self.config.reconnect_min_s
         while True:
             try:
-                sub.handler(items)  # type: ignore[call-arg,arg-type]
-                return True
+                sub.handler(items)
+                return None
             except RetryLater as e:
                 self.stats.retries += 1
                 log.warning("%s: %s; retrying %d message(s) in %.1fs", self.service, e, len(items), delay)
@@ -397,8 +350,7 @@ class Bus:
             except Exception as e:
                 log.exception("%s: batch handler failed on %d message(s) from %s", self.service, len(items),
                               msgs[0].topic)
-                self._last_batch_error = f"handler error: {type(e).__name__}: {e}"
-                return False
+                return f"handler error: {type(e).__name__}: {e}"
 
     def _ack(self, msg: mqtt.MQTTMessage) -> None:
         if msg.qos > 0:

@@ -20,7 +20,7 @@ if TYPE_CHECKING:  # pragma: no cover
 _EXPORTS = {
     "SceneSpec": "spec", "SignalTimings": "spec", "render": "produce", "Outputs": "produce",
     "load_truth": "truth", "Truth": "truth", "score": "evaluate", "EvalReport": "evaluate",
-    "export_yolo": "export_yolo",
+    "export_yolo": "yolo", "ExportStats": "yolo",
 }
 
 __all__ = list(_EXPORTS)

@@ -66,13 +66,13 @@ def _sim(args: argparse.Namespace) -> int:
     try:
         size = parse_size(args.size)
         if args.export_yolo is not None:
-            from .export_yolo import export_yolo
+            from .yolo import export_yolo
 
             update, close = _progress("export")
             try:
                 stats = export_yolo(args.export_yolo, args.frames, seed=args.seed, size=size, progress=update)
             except OSError as e:
-                raise ConfigError(f"stopline sim: cannot write the dataset to {args.export_yolo}: {e}") from None
+                raise ConfigError(f"sim: cannot write the dataset to {args.export_yolo}: {e}") from None
             finally:
                 close()
             print(f"wrote {sum(stats.images.values())} images from {stats.scenes} scenes to {args.export_yolo} "
@@ -80,7 +80,7 @@ def _sim(args: argparse.Namespace) -> int:
                   f"{stats.vehicle_labels} vehicle and {stats.plate_labels} plate labels)")
             return 0
         if args.out is None:
-            raise ConfigError("stopline sim: --out DIR is required (or --export-yolo DIR)")
+            raise ConfigError("sim: --out DIR is required (or --export-yolo DIR)")
         timings = SignalTimings(green_s=args.green, amber_s=args.amber, all_red_s=args.all_red,
                                 cross_green_s=args.cross_green)
         spec = SceneSpec(
@@ -91,16 +91,16 @@ def _sim(args: argparse.Namespace) -> int:
             right_turn_on_red=not args.no_rtor, signal=timings,
         )
     except ValueError as e:
-        raise ConfigError(f"stopline sim: {e}") from None
+        raise ConfigError(f"sim: {e}") from None
     from .produce import render
 
     if args.out.exists() and not args.out.is_dir():
-        raise ConfigError(f"stopline sim: --out {args.out} exists and is not a folder")
+        raise ConfigError(f"sim: --out {args.out} exists and is not a folder")
     update, close = _progress("render")
     try:
         out = render(spec, args.out, preview=args.preview, progress=update)
     except OSError as e:
-        raise ConfigError(f"stopline sim: cannot write to {args.out}: {e}") from None
+        raise ConfigError(f"sim: cannot write to {args.out}: {e}") from None
     finally:
         close()
     print(f"wrote {out.video} ({spec.n_frames} frames, {out.codec}), {out.truth.name}, {out.camera.name}, "

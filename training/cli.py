@@ -47,7 +47,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     e = sub.add_parser("export", help="ONNX export: fixed input size, batch 1, simplified")
     e.add_argument("weights", type=Path)
     e.add_argument("--out", type=Path, required=True)
-    e.add_argument("--imgsz", type=int, default=320)
+    e.add_argument("--imgsz", type=int, default=256)
     e.set_defaults(func=cmd_export)
 
     pr = sub.add_parser("prune", help="activation-guided structured pruning + fine-tuning")
@@ -57,8 +57,10 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     pr.add_argument("--out", type=Path, default=Path("training-runs"))
     pr.add_argument("--ratio", type=float, default=0.3, help="share of channels removed per prunable layer")
     pr.add_argument("--epochs", type=int, default=3, help="fine-tuning epochs")
-    pr.add_argument("--imgsz", type=int, default=320)
+    pr.add_argument("--imgsz", type=int, default=256)
     pr.add_argument("--frames", type=int, default=300, help="frames for the activation statistics")
+    pr.add_argument("--hours", type=float, help="wall-clock budget for the fine-tuning (overrides --epochs)")
+    pr.add_argument("--fraction", type=float, default=1.0, help="share of the training images per epoch")
     pr.set_defaults(func=cmd_prune)
 
     q = sub.add_parser("quantize", help="onnxruntime INT8: static QDQ per-channel (default) or --dynamic")
@@ -161,7 +163,8 @@ def cmd_prune(args: argparse.Namespace) -> int:
         yolo, report = prune_model(args.weights, frames, args.ratio, imgsz=args.imgsz, n_frames=args.frames)
         started = time.time()
         name = f"{args.kind}-pruned"
-        out = fine_tune(yolo, yaml_path, args.out, args.epochs, args.imgsz, name=name)
+        out = fine_tune(yolo, yaml_path, args.out, args.epochs, args.imgsz, name=name, hours=args.hours,
+                        fraction=args.fraction)
         report["fine_tune_epochs"] = args.epochs
         report["fine_tune_minutes"] = round((time.time() - started) / 60, 1)
         write_report(report, args.out / f"{name}.json")

@@ -160,6 +160,29 @@ def count_params(model) -> int:
     return int(sum(p.numel() for p in model.parameters()))
 
 
+def prune_network(model, frames: list[Path], ratio: float, imgsz: int = 256,
+                  n_frames: int = 300) -> tuple[object, dict[str, object]]:
+    """Prune an ultralytics DetectionModel in place; returns (model, report)."""
+    if not 0.0 < ratio < 1.0:
+        raise ToolchainError(f"prune ratio must be in (0, 1), not {ratio}")
+    sites = find_sites(model)
+    if not sites:
+        raise ToolchainError("no prunable layers found (expected a YOLOv8 detection model)")
+    step = max(1, len(frames) // n_frames)
+    sample = frames[::step][:n_frames]
+    stats = activation_stats(model, sites, sample, imgsz)
+    before = count_params(model)
+    layers = {}
+    for s in sites:
+        n, k = prune_site(s, stats[s.name], ratio)
+        fire = stats[s.name]["fire"]
+        layers[s.name] = {"channels": n, "kept": k, "never_fire": int((fire < 0.01).sum()),
+                          "rarely_fire": int((fire < 0.05).sum())}
+    report = {"ratio": ratio, "params_before": before, "params_after": count_params(model),
+              "frames": len(sample), "layers": layers}
+    return model, report
+
+
 def prune_model(weights: Path, frames: list[Path], ratio: float, imgsz: int = 320,
                 n_frames: int = 300) -> tuple[object, dict[str, object]]:
     """Load ``weights`` (.pt), prune at ``ratio`` guided by ``frames``; returns (YOLO, report)."""
@@ -169,26 +192,12 @@ def prune_model(weights: Path, frames: list[Path], ratio: float, imgsz: int = 32
         raise ToolchainError(f"{weights}: expected an ultralytics YOLO detection .pt file")
     ul = ultralytics()
     yolo = ul.YOLO(str(weights))
-    model = yolo.model.float()
-    sites = find_sites(model)
-    if not sites:
-        raise ToolchainError(f"{weights}: no prunable layers found (expected a YOLOv8 detection model)")
-    step = max(1, len(frames) // n_frames)
-    stats = activation_stats(model, sites, frames[::step][:n_frames], imgsz)
-    before = count_params(model)
-    layers = {}
-    for s in sites:
-        n, k = prune_site(s, stats[s.name], ratio)
-        fire = stats[s.name]["fire"]
-        layers[s.name] = {"channels": n, "kept": k, "never_fire": int((fire < 0.01).sum()),
-                          "rarely_fire": int((fire < 0.05).sum())}
-    report = {"ratio": ratio, "params_before": before, "params_after": count_params(model),
-              "frames": min(n_frames, len(frames[::step])), "layers": layers}
+    yolo.model, report = prune_network(yolo.model.float(), frames, ratio, imgsz=imgsz, n_frames=n_frames)
     return yolo, report
 
 
 def fine_tune(yolo, data_yaml: Path, out_dir: Path, epochs: int, imgsz: int, name: str = "pruned",
-              threads: int | None = None) -> Path:
+              threads: int | None = None, hours: float | None = None, fraction: float = 1.0) -> Path:
     """Fine-tune the pruned network itself (ultralytics would otherwise rebuild it from YAML)."""
     from ultralytics.models.yolo.detect import DetectionTrainer
 
@@ -208,9 +217,13 @@ def fine_tune(yolo, data_yaml: Path, out_dir: Path, epochs: int, imgsz: int, nam
         torch_threads(threads)
     trainer = PrunedTrainer(overrides=dict(
         model=str(getattr(yolo, "ckpt_path", None) or "yolov8n.yaml"), data=str(data_yaml.resolve()),
-        imgsz=imgsz, epochs=epochs, batch=16, device=dev, workers=1, amp=dev != "cpu", plots=False,
-        val=False, cache="ram", lr0=0.002, warmup_epochs=0, close_mosaic=max(1, epochs // 2),
+        imgsz=imgsz, epochs=epochs, batch=8, device=dev, workers=1, amp=dev != "cpu", plots=False,
+        val=False, cache="ram", optimizer="AdamW", lr0=0.0005, warmup_epochs=0, close_mosaic=max(1, epochs // 2),
+        time=hours, fraction=fraction,
         project=str(out_dir.resolve() / "runs"), name=name, exist_ok=True, verbose=False))
+    from .train import add_progress_log
+
+    add_progress_log(trainer, name)
     trainer.train()
     src = Path(trainer.save_dir) / "weights" / "last.pt"
     dst = out_dir / f"{name}.pt"

@@ -75,11 +75,12 @@ class DetectorPipeline:
         self.encoder = BurstEncoder(camera.evidence)
         self.ring = FrameRing(span_s=2 * approach_step_s + 0.6)
         self.pending: list[_Event] = []
-        # track -> (t, box at the crossing, latest box) of its violation
-        self.flagged: dict[int, tuple[float, XYXY, XYXY]] = {}
+        # track -> (t, box at the crossing, latest box, lane) of every judged crossing
+        self.flagged: dict[int, tuple[float, XYXY, XYXY, str | None]] = {}
         self._records: dict[str, ViolationRecord] = {}
         self.stats = {"frames": 0, "inferred": 0, "skipped_static": 0, "crossings": 0, "violations": 0,
-                      "exempt": 0, "creeping": 0, "grace": 0, "not_red": 0, "retreated": 0}
+                      "exempt": 0, "creeping": 0, "grace": 0, "not_red": 0, "retreated": 0,
+                      "duplicate": 0}
         self._frame_size = frame_size
         self._ready = False
         self._last_det = Detections.empty()
@@ -158,7 +159,8 @@ class DetectorPipeline:
         for ev in self.pending:
             ev.burst.offer(bf)
         for tid in self.flagged.keys() & tracks.keys():
-            self.flagged[tid] = (*self.flagged[tid][:2], tracks[tid])
+            t0, at_cross, _, lane = self.flagged[tid]
+            self.flagged[tid] = (t0, at_cross, tracks[tid], lane)
         self._watch_turns(tracks, t)
         if frame_index % self.config.process_every == 0:
             for c in self.rule.update(t, tracks):
@@ -169,6 +171,12 @@ class DetectorPipeline:
 
     def _judge(self, c: Crossing, bf: BufferedFrame, vclass: str, video_time_s: float) -> None:
         self.stats["crossings"] += 1
+        if self._duplicate(c, set(bf.boxes)):
+            self.stats["duplicate"] += 1
+            return
+        # every judged crossing is remembered, whatever the verdict: a fragment of this vehicle
+        # crossing a moment later is the same vehicle
+        self.flagged[c.track_id] = (c.t, c.box, c.box, c.lane)
         rules = self.camera.rules
         phase = self.signal.phase(c.group)
         red_phases = ("red", "amber") if rules.amber_is_violation else ("red",)
@@ -188,9 +196,6 @@ class DetectorPipeline:
         if c.exempt:
             self.stats["exempt"] += 1
             return
-        if self._duplicate(c, set(bf.boxes)):
-            return
-        self.flagged[c.track_id] = (c.t, c.box, c.box)
         n_app, n_in = roles_for(self.camera.evidence.burst_size)
         approach = []
         for k in range(n_app, 0, -1):
@@ -223,20 +228,25 @@ class DetectorPipeline:
         self.pending = keep
 
     def _duplicate(self, c: Crossing, tracks_alive: set[int]) -> bool:
-        """An already-flagged vehicle again: the same one under a new track id (ID switch), or a
-        motion blob that swallowed it (two cars merged). The merged track is re-armed so that
-        the vehicle behind still counts when it crosses on its own."""
-        for tid, (t0, at_cross, latest) in self.flagged.items():
+        """A vehicle whose crossing was already judged, again: the same one under a new track id
+        (ID switch), a fragment of it (motion splits dark or uniform bodies, night-time most of
+        all), or a blob that swallowed it (two cars merged; that track is re-armed so the vehicle
+        behind still counts when it crosses on its own)."""
+        for tid, (t0, at_cross, latest, lane) in self.flagged.items():
             if tid == c.track_id or c.t - t0 > 3.0:
                 continue
             # the box at its crossing only matters just after it: the next car in the lane
             # crosses at the same place
-            for box in (at_cross, latest) if c.t - t0 < 0.5 else (latest,):
-                if _iou(box, c.box) > 0.3 or _inside(box, c.box) > 0.5 or _inside(c.box, box) > 0.6:
-                    self.rule.rearm(c.track_id)
-                    if tid not in tracks_alive:  # the flagged vehicle goes on under this id
-                        self.rule.successor[tid] = c.track_id
-                    return True
+            boxes = (at_cross, latest) if c.t - t0 < 0.5 else (latest,)
+            same = any(_iou(b, c.box) > 0.3 or _inside(b, c.box) > 0.5 or _inside(c.box, b) > 0.6 for b in boxes)
+            # a fragment right beside it in the same lane, within a second and a half
+            size = max(latest[2] - latest[0], latest[3] - latest[1], c.box[2] - c.box[0], c.box[3] - c.box[1])
+            beside = c.t - t0 < 1.5 and c.lane == lane and _gap(latest, c.box) < 0.5 * size
+            if same or beside:
+                self.rule.rearm(c.track_id)
+                if tid not in tracks_alive:  # the judged vehicle goes on under this id
+                    self.rule.successor[tid] = c.track_id
+                return True
         return False
 
     def _emit(self, force: bool) -> list[tuple[ViolationCandidate, dict[str, bytes]]]:
@@ -280,6 +290,11 @@ class DetectorPipeline:
     def record(self, event_id: str) -> ViolationRecord:
         """The ``violations.jsonl`` line for a candidate this pipeline produced."""
         return self._records[event_id]
+
+
+def _gap(a: XYXY, b: XYXY) -> float:
+    """Distance between two boxes (0 when they touch or overlap)."""
+    return max(0.0, max(a[0], b[0]) - min(a[2], b[2]), max(a[1], b[1]) - min(a[3], b[3]))
 
 
 _COLOURS = (("red", 0), ("orange", 15), ("yellow", 30), ("green", 60), ("blue", 110), ("purple", 140), ("red", 180))

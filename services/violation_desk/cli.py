@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import logging
 import os
 import secrets
 import sys
@@ -15,6 +16,8 @@ from .desk import Desk
 
 
 def _desk(args: argparse.Namespace) -> Desk:
+    if not logging.getLogger().isEnabledFor(logging.DEBUG):  # -v shows Alembic's own chatter
+        logging.getLogger("alembic").setLevel(logging.WARNING)
     if args.config:
         site = load_site(args.config)
         if args.database_url:

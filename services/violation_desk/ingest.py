@@ -27,7 +27,7 @@ from .integrity import RegisteredKey, Verdict, combine, verify_signature
 from .lookup import LookupQuery, clone_check, lookup_many
 from .models import AuditEntry, Camera, CameraKey, Evidence, LookupCandidate, Violation
 from .plates import normalise_plate
-from .sql import insert_ignore
+from .sql import insert_ignore, insert_returning
 
 
 @dataclass(frozen=True)
@@ -166,8 +166,8 @@ def _ingest(desk: Desk, session: Session, items: Sequence[tuple[PlateResult, dic
         ))
     inserted: dict[str, int] = {}
     if rows:
-        stmt = insert_ignore(session, Violation, rows, ["event_id"]).returning(Violation.id, Violation.event_id)
-        inserted = {eid: vid for vid, eid in session.execute(stmt)}
+        inserted = {eid: vid for vid, eid in insert_returning(
+            session, Violation.__table__, rows, ["id", "event_id"], conflict=["event_id"])}
 
     evidence_rows, candidate_rows, audit_rows = [], [], []
     for i in unique:

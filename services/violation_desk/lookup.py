@@ -21,7 +21,10 @@ UNKNOWN_REGIONS = {"", "auto", "unknown", "none"}
 
 # Words detectors and registries use for the same thing.
 _CLASS_SYNONYMS = {"motorbike": "motorcycle", "lorry": "truck", "automobile": "car", "sedan": "car",
-                   "hatchback": "car", "suv": "car", "coach": "bus", "pickup": "truck"}
+                   "hatchback": "car", "coach": "bus"}
+# Registry classes a detector (COCO: car/truck/bus/motorcycle) may fairly report either way.
+_CLASS_COMPATIBLE = {"van": {"car", "truck"}, "suv": {"car", "truck"}, "pickup": {"car", "truck"},
+                     "minibus": {"bus", "truck", "car"}}
 _COLOUR_SYNONYMS = {"grey": "gray", "silver": "gray"}
 
 
@@ -118,7 +121,7 @@ def clone_check(vehicle: Vehicle | None, detected_class: str | None, detected_co
     problems = []
     dc = _CLASS_SYNONYMS.get((detected_class or "").lower(), (detected_class or "").lower())
     rc = _CLASS_SYNONYMS.get(vehicle.vehicle_class.lower(), vehicle.vehicle_class.lower())
-    if dc and rc and dc != rc:
+    if dc and rc and dc != rc and dc not in _CLASS_COMPATIBLE.get(rc, ()):
         problems.append(f"class: detected {detected_class}, registered {vehicle.vehicle_class}")
     dk = _COLOUR_SYNONYMS.get((detected_colour or "").lower(), (detected_colour or "").lower())
     rk = _COLOUR_SYNONYMS.get(vehicle.colour.lower(), vehicle.colour.lower())

@@ -12,13 +12,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
-from sqlalchemy import insert, select, tuple_
+from sqlalchemy import select, tuple_
 from sqlalchemy.orm import Session
 
 from . import audit
 from .desk import Desk
 from .models import RegistryKey, User, Vehicle
 from .plates import deletion_keys, normalise_plate
+from .sql import insert_returning
 
 COLUMNS = ("plate", "region", "make", "model", "colour", "vehicle_class", "owner_name", "owner_address")
 REQUIRED = ("plate", "region", "owner_name")
@@ -148,7 +149,7 @@ def _upsert(session: Session, rows: list[dict[str, str]], report: ImportReport) 
         return
     values = [dict(plate_norm=r["plate_norm"], region=r["region"], updated_at=now, **{k: r[k] for k in _FIELDS})
               for r in new]
-    ids = session.execute(insert(Vehicle).values(values).returning(Vehicle.id, Vehicle.plate_norm)).all()
+    ids = insert_returning(session, Vehicle.__table__, values, ["id", "plate_norm"])
     session.execute(RegistryKey.__table__.insert(), [
         {"key": k, "vehicle_id": vid} for vid, norm in ids for k in deletion_keys(norm)])
     report.inserted += len(ids)

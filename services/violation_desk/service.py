@@ -126,7 +126,9 @@ def run(site: SiteConfig, stop: threading.Event) -> int:
     watcher = StatusWatcher(site, desk)
 
     def subscribe(bus: Bus) -> None:
-        bus.subscribe_batch(topics.any_camera(site.site, topics.READ), make_handler(desk, bus), group=SERVICE,
+        # no $share group: Debian's mosquitto 2.0.11 forgets shared subscriptions on restart, and
+        # the desk runs as one consumer that batches (ingestion is idempotent either way)
+        bus.subscribe_batch(topics.any_camera(site.site, topics.READ), make_handler(desk, bus),
                             max_batch=MAX_BATCH)
 
     try:

@@ -21,3 +21,15 @@ def test_relation_tells_confusion_from_edit():
 def test_plates_one_edit_apart_share_a_deletion_key():
     for a, b in [("AB123CD", "AB124CD"), ("AB123CD", "AB123C"), ("AB123CD", "XAB123CD")]:
         assert deletion_keys(a) & deletion_keys(b)
+
+
+def test_clone_check_compares_class_and_colour_leniently():
+    from stopline.services.violation_desk.lookup import clone_check
+    from stopline.services.violation_desk.models import Vehicle
+
+    van = Vehicle(vehicle_class="van", colour="grey")
+    assert clone_check(van, "truck", "gray") is None  # detectors call vans trucks or cars
+    assert clone_check(van, "car", None) is None
+    assert "class" in clone_check(van, "motorcycle", "grey")
+    assert "colour" in clone_check(van, "car", "red")
+    assert clone_check(None, "car", "red") is None

@@ -191,3 +191,28 @@ def test_rest_api_with_tokens(client, seeded):
     spec = client.get("/api/openapi.json").json()
     assert "/api/v1/violations/{violation_id}/approve" in spec["paths"]
     assert any(s.get("scheme") == "bearer" for s in spec["components"]["securitySchemes"].values())
+
+
+def test_admin_adds_users_camera_keys_and_registry(client, seeded):
+    from stopline.services.violation_desk.registry import COLUMNS
+    from stopline.services.violation_desk.samples import CameraKeyPair
+
+    login(client, "adam")
+    csrf = _csrf(client.get("/admin/users").text)
+    page = client.post("/admin/users", data={"csrf_token": csrf, "username": "nina", "password": "long enough",
+                                             "role": "supervisor"})
+    assert "User nina added as supervisor" in page.text
+    assert "password must have" in client.post("/admin/users", data={
+        "csrf_token": csrf, "username": "olaf", "password": "short", "role": "reviewer"}).text
+    key = CameraKeyPair.generate()
+    page = client.post("/admin/cameras", data={"csrf_token": csrf, "camera_id": "south-2", "name": "South",
+                                               "public_key": key.public_pem})
+    assert key.key_id in page.text
+    assert "not a PEM public key" in client.post("/admin/cameras", data={
+        "csrf_token": csrf, "camera_id": "south-3", "public_key": "garbage"}).text
+    csv = ",".join(COLUMNS) + "\nQQ111QQ,eu,Kia,Rio,green,car,Quinn,5 Side St\n,eu,,,,,nobody,x\n"
+    page = client.post("/admin/registry", data={"csrf_token": csrf},
+                       files={"file": ("owners.csv", csv.encode(), "text/csv")})
+    assert "1 inserted" in page.text and "line 3: plate is empty" in page.text
+    client.cookies.clear()
+    assert login(client, "nina", "long enough").url.path == "/queue"

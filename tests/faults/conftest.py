@@ -23,12 +23,12 @@ def need_three_hosts() -> None:
 
 
 @pytest.fixture(scope="session")
-def scene(need_three_hosts, tmp_path_factory) -> Path:
+def scene(tmp_path_factory) -> Path:
     return threehost.render_scene(tmp_path_factory.mktemp("faults-scene"))
 
 
 @pytest.fixture
-def three_hosts(scene, tmp_path):
+def three_hosts(need_three_hosts, scene, tmp_path):
     """A function that opens the three-host pipeline (realtime or not) for this test."""
     import contextlib
 
@@ -40,7 +40,7 @@ def three_hosts(scene, tmp_path):
 
 
 @pytest.fixture(scope="session")
-def baseline(scene, tmp_path_factory) -> dict:
+def baseline(need_three_hosts, scene, tmp_path_factory) -> dict:
     """The run without faults, once per session: what every fault run must match."""
     with threehost.pipeline(tmp_path_factory.mktemp("baseline"), scene, realtime=True) as pipe:
         pipe.start_all()

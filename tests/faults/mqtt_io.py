@@ -1,7 +1,7 @@
 """Raw MQTT client for the fault tests, run inside a namespace (``ip netns exec NS python mqtt_io.py``).
 
     watch: subscribe (clean session) and print one JSON line per message, as it arrives:
-           {"t": <epoch>, "topic": ..., "bytes": n, "head": <first 64 bytes, hex>, "payload": <hex, if small>}
+           {"t": <epoch>, "topic": ..., "bytes": n, "event_id": ..., "head": <first 64 bytes, hex>, "payload": <hex, if small>}
     pub:   publish the bytes of a file once, QoS 1, and wait for the broker's acknowledgement.
 
 Depends on paho only, so the watcher starts quickly.
@@ -28,6 +28,15 @@ def client(args: argparse.Namespace) -> mqtt.Client:
     return c
 
 
+def event_id(payload: bytes) -> str | None:
+    """The candidate's event id from a stopline envelope's JSON header (MAGIC, u32 length, header)."""
+    try:
+        header = json.loads(payload[8 : 8 + int.from_bytes(payload[4:8], "big")])
+        return header.get("candidate", {}).get("event_id") or header.get("event_id")
+    except (ValueError, AttributeError):
+        return None
+
+
 def watch(args: argparse.Namespace) -> int:
     c = client(args)
     ready = threading.Event()
@@ -46,8 +55,9 @@ def watch(args: argparse.Namespace) -> int:
             print("READY", flush=True)
 
     def on_message(cl, u, msg):
+        t = time.time()
         with lock:
-            print(json.dumps({"t": time.time(), "topic": msg.topic, "bytes": len(msg.payload),
+            print(json.dumps({"t": t, "topic": msg.topic, "bytes": len(msg.payload), "event_id": event_id(msg.payload),
                               "head": bytes(msg.payload[:64]).hex(),
                               # small messages (dead letters, statuses) whole, for the test to decode
                               "payload": bytes(msg.payload).hex() if len(msg.payload) <= 8192 else None}),

@@ -389,6 +389,9 @@ def pipeline(work: Path, scene: Path, *, realtime: bool = True) -> Iterator[Thre
 
 
 def assert_exactly_once(pipe: ThreeHostPipeline, baseline: dict | None) -> dict:
+    """Run to the end and check: every violation the detector made is queued once, nothing else
+    is, the queue scores like ``baseline`` (the no-fault run's report), every service runs.
+    Returns the truth report (also written to ``<work>/report.json``)."""
     sent = pipe.run_to_completion()
     records = pipe.queued()
     ids = [r.event_id for r in records]
@@ -401,6 +404,8 @@ def assert_exactly_once(pipe: ThreeHostPipeline, baseline: dict | None) -> dict:
     report = pipe.report()
     report["sent"] = sent
     report["dropped_frames"] = pipe.health("vehicle-detector").get("dropped_frames")
+    # redeliveries the desk received and dropped by event id (QoS 1 is at-least-once)
+    report["desk_duplicates"] = pipe.health("violation-desk").get("duplicates")
     (pipe.work / "report.json").write_text(json.dumps(report, indent=2))
     if baseline is not None:
         # The detector paces the file in real time and drops frames when the shared cores fall

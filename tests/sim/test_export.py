@@ -7,7 +7,7 @@ from pathlib import Path
 import yaml
 
 from stopline.cli import main
-from stopline.sim.export_yolo import scene_specs
+from stopline.sim.yolo import scene_specs
 
 
 def _labels(root: Path) -> list[list[float]]:

@@ -12,7 +12,7 @@ import pytest
 from stopline.shared.config import load_camera
 from stopline.sim.camera_config import camera_config
 from stopline.sim.registry import CONFUSIONS
-from stopline.sim.render import FrameRenderer
+from stopline.sim.frames import FrameRenderer
 from stopline.sim.scene import build_scene
 from stopline.sim.spec import SceneSpec
 from stopline.sim.truth import crossings, load_truth

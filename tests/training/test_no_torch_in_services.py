@@ -12,7 +12,6 @@ import time
 from pathlib import Path
 
 import pytest
-import yaml
 from support.pipeline import Pipeline, render_scene, wait_until, write_site
 
 from stopline.models import HERE as MODELS

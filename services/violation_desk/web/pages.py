@@ -10,17 +10,17 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, Form, Request, UploadFile
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response, StreamingResponse
-from sqlalchemy import func, select
+from sqlalchemy import Integer, func, select
 from sqlalchemy.orm import Session, selectinload
 
 from .. import audit as audit_mod
 from .. import export, metrics, queue, review
 from ..cameras import CameraError, add_camera
 from ..desk import Desk
-from ..models import AuditEntry, Camera, CameraKey, Evidence, Review, ServiceStatus, User, Violation
+from ..models import Camera, CameraKey, Evidence, Review, ServiceStatus, User, Violation
 from ..registry import RegistryError, import_registry
 from ..users import UserError, add_user, authenticate, set_active
-from .security import Forbidden, check_csrf, csrf_token, log_in, log_out, session_user
+from .security import check_csrf, csrf_token, log_in, log_out, session_user
 
 router = APIRouter(include_in_schema=False)
 
@@ -314,7 +314,7 @@ def _hourly(s: Session, camera: str, hours: int, now: float) -> list[tuple[float
     start = (now // 3600 - hours + 1) * 3600
     dialect = s.get_bind().dialect.name
     bucket = func.floor(Violation.crossed_at / 3600) if dialect == "postgresql" else \
-        func.cast(Violation.crossed_at / 3600, type_=__import__("sqlalchemy").Integer)
+        func.cast(Violation.crossed_at / 3600, type_=Integer)  # truncation = floor for positive times
     counts = {int(h): n for h, n in s.execute(
         select(bucket, func.count()).where(Violation.camera_id == camera, Violation.crossed_at >= start)
         .group_by(bucket))}
@@ -465,8 +465,5 @@ async def admin_import_registry(request: Request) -> RedirectResponse:
             except (RegistryError, UnicodeDecodeError) as e:
                 flash(request, f"registry not imported: {e}", "error")
 
-    try:
-        await run_in_threadpool(do)
-    except Forbidden:
-        raise
+    await run_in_threadpool(do)
     return RedirectResponse("/admin", status_code=303)

@@ -20,7 +20,7 @@ import cv2
 import numpy as np
 import yaml
 
-from .render import FrameRenderer
+from .frames import FrameRenderer
 from .scene import build_scene
 from .spec import SceneSpec, SignalTimings
 from .vehicles import CLASSES
