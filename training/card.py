@@ -89,8 +89,8 @@ LICENCE_DETECTOR = (
 WHAT = {
     "vehicle": ("Vehicle detector (YOLOv8n) for the edge", "full camera frames",
                 "vehicles", "car, van, truck, bus, motorcycle (van maps to stopline's `car`)"),
-    "plate": ("Licence-plate detector (YOLOv8n) for the plate finder/reader", "the plate ROI around a vehicle "
-              "(vehicle box widened 30 % a side and 50 % up/down, as `shared/plates/reader.py` crops it)",
+    "plate": ("Licence-plate detector (YOLOv8n) for the plate finder/reader", "the region around one vehicle "
+              "(its box grown 10 % a side and 15 % up and down: `stopline.training.dataset.plate_roi`)",
               "plate-crops", "plate"),
 }
 
@@ -156,7 +156,7 @@ on {(train_info or {}).get('device', 'cpu')}{f', {minutes} min' if minutes else 
 {recipe_lines}
 
 Then `stopline models export` (ONNX, opset 17, fixed {recipe.get('imgsz')}x{recipe.get('imgsz')},
-onnxslim), `stopline models quantize --data ...` (200 calibration frames from train/val, MinMax).
+onnxslim), `stopline models quantize --data ... --frames 100` (calibration frames sampled from the train/val splits, MinMax).
 
 ## Metrics ({split} split, onnxruntime CPU, {rows[0].get('threads')} threads)
 

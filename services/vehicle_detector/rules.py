@@ -40,7 +40,7 @@ class CrossingRule:
     """Finds stop-line crossings from tracked boxes; the caller checks the signal phase."""
 
     def __init__(self, camera: CameraConfig, scale: tuple[float, float] = (1.0, 1.0),
-                 speed_window_s: float = 0.5, min_frames_before: int = 8, line_margin_px: float = 20.0,
+                 speed_window_s: float = 0.5, min_frames_before: int = 2, line_margin_px: float = 20.0,
                  stitch_s: float = 0.5):
         sx, sy = scale
         pts = [(x * sx, y * sy) for x, y in camera.stop_line]

@@ -15,7 +15,7 @@ from threehost import assert_exactly_once, wait_until
 
 from stopline.shared.messages import DeadLetter, PlateCandidates, decode, encode
 
-pytestmark = [pytest.mark.timeout(420)]
+pytestmark = [pytest.mark.timeout(600)]
 
 SITE, CAM = "elm-st", "north"
 

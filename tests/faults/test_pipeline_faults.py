@@ -20,7 +20,7 @@ from threehost import ThreeHostPipeline, assert_exactly_once, wait_until
 
 from slnet import broker
 
-pytestmark = [pytest.mark.timeout(420)]
+pytestmark = [pytest.mark.timeout(600)]
 
 # mosquitto < 2.0.12 forgets the readers' $share subscriptions over a restart (docs/deploy.md):
 # plates the bridge forwards before a reader has resubscribed would be dropped by the broker.

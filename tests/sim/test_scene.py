@@ -13,6 +13,7 @@ from stopline.shared.config import load_camera
 from stopline.sim.camera_config import camera_config
 from stopline.sim.registry import CONFUSIONS
 from stopline.sim.frames import FrameRenderer
+from stopline.sim.produce import render
 from stopline.sim.scene import build_scene
 from stopline.sim.spec import SceneSpec
 from stopline.sim.truth import crossings, load_truth
@@ -188,3 +189,12 @@ def test_exempt_zone_catches_right_turns_only() -> None:
     assert turning and straight
     assert not any(entered[v] for v in straight)
     assert any(entered[v] for v in turning)
+
+
+def test_same_seed_same_files(tmp_path) -> None:
+    spec = SceneSpec(seed=21, duration_s=3.0, size=(320, 180))
+    a, b = render(spec, tmp_path / "a"), render(spec, tmp_path / "b")
+    for name in ("truth.json", "camera.yaml", "registry.csv"):
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
+    c = render(spec.with_(seed=22), tmp_path / "c")
+    assert c.truth.read_bytes() != a.truth.read_bytes()
