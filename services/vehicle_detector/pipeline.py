@@ -162,6 +162,8 @@ class DetectorPipeline:
             t0, at_cross, _, lane = self.flagged[tid]
             self.flagged[tid] = (t0, at_cross, tracks[tid], lane)
         self._watch_turns(tracks, t)
+        for tid in [k for k, v in self.flagged.items() if t - v[0] > 10.0]:  # bounded memory
+            del self.flagged[tid]
         if frame_index % self.config.process_every == 0:
             for c in self.rule.update(t, tracks):
                 self._judge(c, bf, classes.get(c.track_id, "car"), video_time_s)
@@ -276,6 +278,8 @@ class DetectorPipeline:
             cand = self.signer(cand)
         self.stats["violations"] += 1
         decided_video = ev.video_time_s + (decided.t - burst.crossing.t)
+        while len(self._records) >= 1000:  # a long-running service never asks for old ones
+            del self._records[next(iter(self._records))]
         self._records[cand.event_id] = ViolationRecord(
             event_id=cand.event_id, camera=self.camera.id, track_id=c.track_id,
             vehicle_class=ev.vehicle_class, frame_index=ev.frame_index, video_time_s=ev.video_time_s,

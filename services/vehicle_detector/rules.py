@@ -190,6 +190,8 @@ class CrossingRule:
             tr = self._tracks[tid]
             if tid not in alive and tr.history and t - tr.history[-1][0] > keep_s:
                 del self._tracks[tid]
+        while len(self.successor) > 1000:
+            del self.successor[next(iter(self.successor))]
 
 
 def _inside(a: XYXY, b: XYXY) -> float:

@@ -409,8 +409,9 @@ def assert_exactly_once(pipe: ThreeHostPipeline, baseline: dict | None) -> dict:
     (pipe.work / "report.json").write_text(json.dumps(report, indent=2))
     if baseline is not None:
         # The detector paces the file in real time and drops frames when the shared cores fall
-        # behind (40-70 of 750 here, counted in its health), so two runs can differ by one
-        # borderline event before any fault; anything lost downstream is caught exactly above.
+        # behind (0-190 of 750 on the busy 2-core VM, counted in its health), so two runs can
+        # differ by a borderline event before any fault; anything lost or doubled downstream is
+        # caught exactly above, event by event.
         why = (report["summary"], baseline["summary"])
         assert report["true_positives"] >= baseline["true_positives"] - 1, why
         assert report["false_positives"] <= baseline["false_positives"] + 1, why
