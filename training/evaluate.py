@@ -16,7 +16,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from stopline.shared.vision.yolo import YoloOnnx, decode_v8
+from stopline.shared.vision.yolo import decode_v8, letterbox
 
 from .env import ToolchainError
 from .metrics import DetectionMetrics, ImageResult, evaluate
@@ -74,15 +74,20 @@ def split_images(dataset: Path, split: str) -> list[Path]:
 def accuracy(model: Path, images: list[Path], names: list[str], threads: int = 2,
              conf: float = 0.01, iou: float = 0.6) -> DetectionMetrics:
     """Run the model through the edge runtime's letterbox and decoder, score against the labels."""
-    det = YoloOnnx(model, threads=threads, conf=conf, iou=iou, names=names)
-    identity = np.arange(len(names), dtype=np.int32)  # keep the model's own classes
+    # the edge runtime's pieces (letterbox, decoder) with the model's own classes kept: the
+    # vehicle class mapping of YoloOnnx would drop a plate model's only class
+    sess = _session(model, threads)
+    inp = sess.get_inputs()[0]
+    size = (int(inp.shape[3]), int(inp.shape[2]))
+    identity = np.arange(len(names), dtype=np.int32)
     results = []
     for path in images:
         img = cv2.imread(str(path))
         if img is None:
             raise ToolchainError(f"{path}: cannot read image")
-        blob, box = det.preprocess(img)
-        out = det.session.run(None, {det.input_name: blob})[0]
+        boxed, box = letterbox(img, size)
+        blob = cv2.dnn.blobFromImage(boxed, 1 / 255.0, swapRB=True)
+        out = sess.run(None, {inp.name: blob})[0]
         d = decode_v8(out, conf=conf, iou=iou, cmap=identity, box=box,
                       frame_size=(img.shape[1], img.shape[0]), class_agnostic=False)
         order = np.argsort(-d.scores)[:300]

@@ -63,8 +63,10 @@ class FrameReader:
         self._it = iter(self.images)
 
 
-def head_postprocess_nodes(model_path: Path) -> list[str]:
-    """Names of the detection head's non-Conv nodes (the last ``/model.N/`` block)."""
+def head_postprocess_nodes(model_path: Path, keep_outputs_fp32: bool = True) -> list[str]:
+    """Names of the detection head's non-Conv nodes (the last ``/model.N/`` block) and, with
+    ``keep_outputs_fp32``, of its last 1x1 convs (box distributions and class logits: cheap,
+    and the most sensitive to 8-bit steps)."""
     import onnx
 
     graph = onnx.load(str(model_path)).graph
@@ -72,11 +74,14 @@ def head_postprocess_nodes(model_path: Path) -> list[str]:
     if not blocks:
         return []
     head = f"/model.{max(blocks)}/"
-    return [n.name for n in graph.node if n.name.startswith(head) and n.op_type != "Conv"]
+    out_conv = re.compile(r"/cv[23]\.\d+\.2/Conv$|/dfl/")
+    return [n.name for n in graph.node if n.name.startswith(head)
+            and (n.op_type != "Conv" or (keep_outputs_fp32 and out_conv.search(n.name)))]
 
 
 def quantize_detector(fp32: Path, out: Path, calibration: list[Path], *, n_frames: int = 200,
-                      seed: int = 0, method: str = "minmax") -> Path:
+                      seed: int = 0, method: str = "minmax", keep_outputs_fp32: bool = True,
+                      op_types: list[str] | None = None, reduce_range: bool = True) -> Path:
     """Static INT8 (QDQ, per-channel) of a YOLO ONNX, calibrated on ``calibration`` frames."""
     from onnxruntime.quantization import (CalibrationMethod, QuantFormat, QuantType, quantize_static)
     from onnxruntime.quantization.shape_inference import quant_pre_process
@@ -101,7 +106,8 @@ def quantize_detector(fp32: Path, out: Path, calibration: list[Path], *, n_frame
             str(prepped), str(out), FrameReader(frames, input_name, input_size(fp32)),
             quant_format=QuantFormat.QDQ, per_channel=True, activation_type=QuantType.QUInt8,
             weight_type=QuantType.QInt8, calibrate_method=methods[method],
-            nodes_to_exclude=head_postprocess_nodes(prepped),
+            nodes_to_exclude=head_postprocess_nodes(prepped, keep_outputs_fp32), op_types_to_quantize=op_types,
+            reduce_range=reduce_range,
             extra_options={"ActivationSymmetric": False, "WeightSymmetric": True},
         )
     finally:

@@ -244,7 +244,10 @@ class DetectorPipeline:
             # a fragment right beside it in the same lane, within a second and a half
             size = max(latest[2] - latest[0], latest[3] - latest[1], c.box[2] - c.box[0], c.box[3] - c.box[1])
             beside = c.t - t0 < 1.5 and c.lane == lane and _gap(latest, c.box) < 0.5 * size
-            if same or beside:
+            # vehicles in one lane cross its line in single file, never within 0.2 s of each other
+            # (at night the two headlights of one car are often two blobs far apart)
+            together = lane is not None and c.lane == lane and c.t - t0 < 0.2
+            if same or beside or together:
                 self.rule.rearm(c.track_id)
                 if tid not in tracks_alive:  # the judged vehicle goes on under this id
                     self.rule.successor[tid] = c.track_id
@@ -255,7 +258,11 @@ class DetectorPipeline:
         out = []
         keep = []
         for ev in self.pending:
-            if (ev.burst.complete and not ev.turn_watch) or force:
+            if ev.turn_watch and force:
+                # the stream ended before we could tell a right turn on red from a straight run:
+                # benefit of the doubt (a wrong fine is worse than a missed one)
+                self.stats["undecided_turns"] = self.stats.get("undecided_turns", 0) + 1
+            elif (ev.burst.complete and not ev.turn_watch) or force:
                 out.append(self._candidate(ev))
             else:
                 keep.append(ev)

@@ -160,7 +160,13 @@ class CrossingRule:
         A right turn on red is slow and its front only reaches the zone a second or two after the
         line, while a red-light runner is quickly well past the line heading straight on."""
         if box is None:
-            return "straight" if t - c.t > 1.0 else None  # lost: no sign of a turn
+            if t - c.t <= 1.0:
+                return None
+            # lost from a lane configured for right turns: turners leave the view through the
+            # corner, so give the benefit of the doubt (a wrong fine is worse than a missed one);
+            # with no lanes configured, a lost track shows no sign of a turn
+            movement = next((m for lane_id, _, _, m in self._lane_moves if lane_id == c.lane), None)
+            return "exempt" if movement is not None and "right" in movement else "straight"
         cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
         points = [front_point(box, self.direction), (cx, box[3]), (cx, cy)]
         for name, poly in self.exempt:

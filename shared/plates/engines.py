@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import math
 import os
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, Sequence
@@ -262,13 +261,20 @@ def make_engine(engine: str = "rapidocr", model: str | None = None, threads: int
     if engine == "onnx":
         if not model:
             raise EngineError("engine 'onnx' needs a model path (plate_reader.model)")
+        if _input_channels(model) == 1:
+            # the toolchain's export of easyocr's recogniser (``stopline models ocr``):
+            # grey 64 px lines, easyocr's own preprocessing
+            from .onnx_recognizer import EasyOcrOnnxRecognizer
+
+            eng = EasyOcrOnnxRecognizer(model, threads=threads)
+            eng.stretch = 1.0  # easyocr's CRNN was trained on unstretched lines
+            return eng
         return CtcOnnxEngine(model, threads=threads)
     if engine == "easyocr":
         return EasyOcrEngine(threads=threads)
     raise EngineError(f"unknown engine {engine!r} (rapidocr, onnx, easyocr)")
 
 
-def timed(fn, *args):
-    t0 = time.perf_counter()
-    r = fn(*args)
-    return r, (time.perf_counter() - t0) * 1000
+def _input_channels(model: str | Path) -> int | None:
+    ch = ort_session(model).get_inputs()[0].shape[1]
+    return ch if isinstance(ch, int) else None

@@ -70,23 +70,6 @@ def canonical(image: np.ndarray, quad: np.ndarray, rows: int = 1, height: int = 
     return warp(image, quad, height=height if rows == 1 else height * 2)
 
 
-def band_end(crop: np.ndarray) -> float:
-    """Where an EU blue country band ends, as a fraction of the crop width (0: no band)."""
-    if crop.ndim != 3 or crop.shape[1] < 20:
-        return 0.0
-    hsv = cv2.cvtColor(crop, cv2.COLOR_BGR2HSV)
-    blue = ((hsv[..., 0] > 95) & (hsv[..., 0] < 130) & (hsv[..., 1] > 90) & (hsv[..., 2] > 50))
-    cols = blue.mean(axis=0)
-    w = crop.shape[1]
-    end = 0
-    for i in range(int(w * 0.2)):
-        if cols[i] > 0.4:
-            end = i + 1
-        elif end and i > end + 2:
-            break
-    return end / w if end >= max(2, w * 0.03) else 0.0
-
-
 def join_rows(rows: list[np.ndarray], height: int = 48) -> np.ndarray:
     """Two-row plate: rows side by side, same height, so a one-line recogniser reads them in order."""
     parts = [cv2.resize(r, (max(8, int(r.shape[1] * height / r.shape[0])), height)) for r in rows]
