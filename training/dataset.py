@@ -117,7 +117,7 @@ def derive_plate_crops(export_root: Path, out: Path, limits: dict[str, int] | No
 
 def build_datasets(root: Path, frames: int, seed: int = 0, size: tuple[int, int] = (1280, 720)) -> DatasetSummary:
     """Simulator export into ``root`` plus the derived plate-crop set."""
-    from stopline.sim.export_yolo import export_yolo
+    from stopline.sim import export_yolo
 
     if frames < 30:
         raise ToolchainError("--frames must be at least 30 (train, val and test need whole scenes)")

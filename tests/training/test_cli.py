@@ -59,7 +59,7 @@ def test_evaluate_writes_card_metrics_and_plot(tmp_path):
     model = MODELS / "vehicle-int8.onnx"
     if not model.is_file():
         pytest.skip("vehicle-int8.onnx not built")
-    from stopline.sim.export_yolo import export_yolo
+    from stopline.sim import export_yolo
 
     data = tmp_path / "data"
     export_yolo(data, 60, seed=4242)  # one scene: its 60 frames land in train; use them as the test split

@@ -23,7 +23,7 @@ def _model(kind: str) -> Path:
 @pytest.fixture(scope="module")
 def fresh_scene(tmp_path_factory) -> Path:
     """30 frames of one new scene, exported as the training sets were, plus its plate crops."""
-    from stopline.sim.export_yolo import export_yolo
+    from stopline.sim import export_yolo
     from stopline.training.dataset import derive_plate_crops
 
     root = tmp_path_factory.mktemp("fresh")
