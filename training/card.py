@@ -129,7 +129,7 @@ def write_detector_card(kind: str, rows: list[dict[str, Any]], out_dir: Path, *,
     write_metrics(out_dir / f"{kind}.metrics.json", payload)
     recipe_lines = "\n".join(f"| {k} | {v} |" for k, v in recipe.items())
     ratio_lines = "\n".join(f"| {n} | {v['latency_vs_fp32']:.2f}x | {v['size_vs_fp32']:.2f}x | "
-                            f"{v['mAP50_drop_points']:+.2f} |" for n, v in ratios.items())
+                            f"{v['mAP50_drop_points']:.2f} |" for n, v in ratios.items())
     minutes = (train_info or {}).get("train_minutes")
     text = f"""# {title}
 
@@ -163,7 +163,7 @@ onnxslim), `stopline models quantize --data ... --frames 100` (calibration frame
 <!-- metrics -->
 {markdown_table(rows, DETECTOR_COLUMNS)}
 
-| variant | latency vs FP32 | size vs FP32 | mAP50 change (points) |
+| variant | latency vs FP32 | size vs FP32 | mAP50 drop (points) |
 | --- | --- | --- | --- |
 {ratio_lines}
 <!-- /metrics -->

@@ -61,9 +61,11 @@ def test_accuracy_on_a_new_scene_matches_the_card(kind, fresh_scene):
     m = accuracy(path, list_images(folder / "images" / "train"), KINDS[kind], threads=1)
     card = next(v for v in json.loads((MODELS / f"{kind}.metrics.json").read_text())["variants"]
                 if v["variant"] == "int8")
-    # one short scene is a small sample: within 0.15 of the test-split figure, and far from chance
+    # one short scene is a small sample: within 0.15 of the test-split figure, and far from what a
+    # broken preprocessing or decoder gives (0)
     assert m.map50 >= card["mAP50"] - 0.15, (m.as_dict(), card["mAP50"])
-    assert m.recall >= 0.3, m.as_dict()
+    assert m.recall >= card["recall"] - 0.15, (m.as_dict(), card["recall"])
+    assert m.map50 > 0.05, m.as_dict()
 
 
 def test_detector_finds_vehicles_in_frame_pixels(fresh_scene):
