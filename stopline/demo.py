@@ -34,6 +34,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--duration", type=float, default=120.0, help="seconds of scene to render and stream")
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--night", action="store_true", help="a night scene")
+    p.add_argument("--region", choices=("eu", "us", "mixed"), default="eu",
+                   help="plate styles (US plates render at ~40 px here, below what reads reliably)")
     p.add_argument("--red-runners", type=float, default=0.7,
                    help="share of drivers first to face amber/red who run it")
     p.add_argument("--workdir", default=".demo", help="where the scene, database and logs go")
@@ -55,17 +57,17 @@ def _stopline(*args: str, **kw) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "stopline", *args], check=True, **kw)
 
 
-def render_scene(scene: Path, seed: int, duration: float, night: bool, red_runners: float) -> None:
+def render_scene(scene: Path, seed: int, duration: float, night: bool, red_runners: float, region: str) -> None:
     truth = scene / "truth.json"
     stamp = scene / "scene.json"
-    wanted = {"seed": seed, "duration": duration, "night": night, "red_runners": red_runners}
+    wanted = {"seed": seed, "duration": duration, "night": night, "red_runners": red_runners, "region": region}
     if truth.exists() and stamp.exists() and json.loads(stamp.read_text()) == wanted:
         print(f"scene: reusing {scene}")
         return
     print(f"scene: rendering {duration:.0f} s of a synthetic intersection (seed {seed}) into {scene}")
     extra = ["--night"] if night else []
     _stopline("sim", "--seed", str(seed), "--duration", str(duration), "--out", str(scene), "--preview",
-              "--red-runners", str(red_runners), *extra)
+              "--red-runners", str(red_runners), "--region", region, *extra)
     stamp.write_text(json.dumps(wanted))
 
 
@@ -178,7 +180,7 @@ def run_demo(args: argparse.Namespace) -> int:
             import shutil
 
             shutil.rmtree(p)
-    render_scene(scene, args.seed, args.duration, args.night, args.red_runners)
+    render_scene(scene, args.seed, args.duration, args.night, args.red_runners, args.region)
     broker = EmbeddedBroker(port=_free_port()).start()
     site_path = write_site(work, scene, broker.port, args.port)
     password = prepare_desk(site_path, scene)
