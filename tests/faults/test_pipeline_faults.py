@@ -22,7 +22,7 @@ from slnet import broker
 
 pytestmark = [pytest.mark.timeout(600)]
 
-# mosquitto < 2.0.12 forgets the readers' $share subscriptions over a restart (docs/deploy.md):
+# mosquitto < 2.0.12 forgets the readers' $share subscriptions over a restart (README, Deployment):
 # plates the bridge forwards before a reader has resubscribed would be dropped by the broker.
 OLD_CENTRAL = broker.mosquitto_version() < broker.SHARED_SUBS_SURVIVE_RESTART \
     if broker.mosquitto_missing() is None else False
@@ -141,7 +141,7 @@ def test_two_plate_readers_share_the_work_and_one_is_killed(three_hosts, baselin
     _kill_reader_mid_message(pipe, watcher, "reader-1")
     time.sleep(8)  # the survivor carries on alone meanwhile
     # mosquitto keeps handing the killed reader's session its share until that same id returns
-    # (docs/deploy.md); a supervisor restarts it, as systemd/k8s/compose do
+    # (README, Deployment); a supervisor restarts it, as systemd/k8s/compose do
     pipe.start("plate-reader", "reader-1")
     assert pipe.wait_online("plate-reader", "reader-1"), pipe.log_tail()
     assert_exactly_once(pipe, baseline)

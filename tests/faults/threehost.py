@@ -172,7 +172,7 @@ class ThreeHostPipeline:
         return popen
 
     def start_all(self, readers: int = 1, detector: bool = True) -> None:
-        """Consumers first (a topic nobody has subscribed to yet drops messages: docs/deploy.md)."""
+        """Consumers first (a topic nobody has subscribed to yet drops messages: README, Deployment)."""
         self.start("violation-desk")
         for i in range(readers):
             self.start("plate-reader", f"reader-{i}")
@@ -349,7 +349,7 @@ def _site_files(lay: Layout, pg: NetnsPostgres, work: Path, scene: Path, realtim
         data = yaml.safe_load(sites[host].read_text())
         data["mqtt"].update(pole_mqtt_extra)
         if host == "dc":
-            # a single desk: no $share group, which mosquitto 2.0.11 forgets over a restart (docs/deploy.md)
+            # a single desk: no $share group, which mosquitto 2.0.11 forgets over a restart (README, Deployment)
             data["mqtt"]["shared_subscriptions"] = False
         sites[host].write_text(yaml.safe_dump(data, sort_keys=False))
     local = yaml.safe_load(sites["dc"].read_text())

@@ -1,6 +1,6 @@
 """Accuracy floors on the real openalpr photos (../shared/data), so the reader cannot silently
 regress. Every third photo of each set keeps the run short; the full figures come from
-``python bench/plates_real.py`` (see docs/plates.md)."""
+``python bench/plates_real.py`` (see README, Plate reading)."""
 
 from pathlib import Path
 
