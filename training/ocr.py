@@ -17,6 +17,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from stopline.sim.evaluate import edit_distance
+
 from .env import ToolchainError
 
 EN_G2_CHARACTERS = ("0123456789!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~ €"
@@ -183,19 +185,9 @@ def real_plate_crops(plates_dir: Path) -> list[PlateCrop]:
     return crops
 
 
-def levenshtein(a: str, b: str) -> int:
-    prev = list(range(len(b) + 1))
-    for i, ca in enumerate(a, 1):
-        cur = [i]
-        for j, cb in enumerate(b, 1):
-            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
-        prev = cur
-    return prev[-1]
-
-
 def score(truth: list[str], predicted: list[str]) -> dict[str, float]:
     exact = sum(t == normalise(p) for t, p in zip(truth, predicted)) / len(truth)
-    chars = sum(max(0, len(t) - levenshtein(t, normalise(p))) for t, p in zip(truth, predicted))
+    chars = sum(max(0, len(t) - edit_distance(t, normalise(p))) for t, p in zip(truth, predicted))
     return {"exact_match": exact, "char_accuracy": chars / sum(len(t) for t in truth), "crops": len(truth)}
 
 

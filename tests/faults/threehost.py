@@ -39,6 +39,7 @@ for p in (TESTS, TESTS / "deploy"):  # support.* and slnet.* (pytest runs with -
         sys.path.insert(0, str(p))
 
 from slnet import broker, netns  # noqa: E402
+from support.pipeline import wait_until  # noqa: E402,F401  (the fault tests import it from here)
 from slnet.topology import Layout, three_hosts  # noqa: E402
 
 SITES = broker.DEPLOY / "sites"
@@ -418,12 +419,3 @@ def assert_exactly_once(pipe: ThreeHostPipeline, baseline: dict | None) -> dict:
     for key, code in pipe.running().items():
         assert code is None, f"{key} exited with {code}\n" + pipe.log_tail()
     return report
-
-
-def wait_until(cond, timeout: float, step: float = 0.5) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return True
-        time.sleep(step)
-    return False
