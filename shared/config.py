@@ -170,7 +170,8 @@ class DatabaseConfig(StrictModel):
 
 class VehicleDetectorConfig(StrictModel):
     backend: Literal["onnx", "motion"] = "motion"
-    model: str | None = Field(default=None, description="YOLO .onnx (or .pt with the train extra)")
+    model: str | None = Field(default=None, description="YOLO .onnx (or .pt with the train extra); "
+                              "default: the shipped INT8 vehicle model")
     confidence: float = Field(default=0.35, ge=0, le=1)
     realtime: bool = Field(default=True, description="pace files at their frame rate")
     outbox: str = Field(default="stopline-outbox.db", description="SQLite outbox of unsent events")

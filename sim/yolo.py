@@ -1,6 +1,6 @@
 """YOLO detection datasets from synthetic scenes, for the model toolchain.
 
-``DIR/vehicles/`` (classes car, van, truck, bus, motorcycle) and ``DIR/plates/`` (class plate),
+``DIR/vehicles/`` (classes car, truck, bus, motorcycle; vans/SUVs are labelled car) and ``DIR/plates/`` (class plate),
 each with ``images/{train,val,test}``, ``labels/{train,val,test}`` and an ultralytics
 ``data.yaml``. Frames come from many short scenes (seeds, lighting, lane counts, plate regions
 vary); a scene's frames all go to one split, so near-duplicate frames never straddle splits.
@@ -24,6 +24,11 @@ from .frames import FrameRenderer
 from .scene import build_scene
 from .spec import SceneSpec, SignalTimings
 from .vehicles import CLASSES
+
+# Detection classes: a van/SUV is a car to enforcement (the runtime maps it so anyway), and merging
+# them spares a nano model a fine distinction it cannot make at 256 px.
+DETECT_CLASSES = ("car", "truck", "bus", "motorcycle")
+DETECT_CLASS_OF = {c: DETECT_CLASSES.index("car" if c == "van" else c) for c in CLASSES}
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +95,7 @@ def export_yolo(out_dir: str | Path, frames: int, seed: int = 0, size: tuple[int
         for sub in ("images", "labels"):
             for split in SPLITS:
                 (root / task / sub / split).mkdir(parents=True, exist_ok=True)
-    _write_data_yaml(root / "vehicles", list(CLASSES))
+    _write_data_yaml(root / "vehicles", list(DETECT_CLASSES))
     _write_data_yaml(root / "plates", ["plate"])
     jpeg_rng = np.random.default_rng(np.random.SeedSequence([seed, 99]))
     images = {s: 0 for s in SPLITS}
@@ -100,7 +105,7 @@ def export_yolo(out_dir: str | Path, frames: int, seed: int = 0, size: tuple[int
     for si, (spec, split, take) in enumerate(plans):
         scene = build_scene(spec)
         renderer = FrameRenderer(scene, backgrounds)
-        cls_of = {t.agent.vid: CLASSES.index(t.agent.vclass) for t in scene.tracks}
+        cls_of = {t.agent.vid: DETECT_CLASS_OF[t.agent.vclass] for t in scene.tracks}
         w, h = spec.size
         for k in range(take):
             f = k * STRIDE

@@ -42,6 +42,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     t.add_argument("--epochs", type=int)
     t.add_argument("--imgsz", type=int)
     t.add_argument("--threads", type=int, help="torch threads on CPU")
+    t.add_argument("--hours", type=float, help="wall-clock budget (ultralytics fits epochs and LR schedule to it)")
     t.set_defaults(func=cmd_train)
 
     e = sub.add_parser("export", help="ONNX export: fixed input size, batch 1, simplified")
@@ -132,6 +133,8 @@ def cmd_train(args: argparse.Namespace) -> int:
             recipe = replace(recipe, epochs=args.epochs)
         if args.imgsz:
             recipe = replace(recipe, imgsz=args.imgsz)
+        if args.hours:
+            recipe = replace(recipe, hours=args.hours)
         out = train(args.kind, data_yaml(args.data, args.kind), args.out, weights=args.weights,
                     recipe=recipe, threads=args.threads)
     except ToolchainError as e:

@@ -47,11 +47,10 @@ class _Event:
 def build_detector(config: VehicleDetectorConfig, camera: CameraConfig, scale: tuple[float, float]):
     """The configured detector: ``detect(frame) -> Detections``."""
     if config.backend == "onnx":
-        from stopline.shared.vision.yolo import ModelError, load_detector
+        from stopline.models import vehicle_model
+        from stopline.shared.vision.yolo import load_detector
 
-        if not config.model:
-            raise ModelError("detector backend 'onnx' needs services.vehicle_detector.model (a .onnx file)")
-        return load_detector(config.model, conf=config.confidence)
+        return load_detector(config.model or vehicle_model(), conf=config.confidence)
     sx, sy = scale
     roi = [[(x * sx, y * sy) for x, y in ln.polygon] for ln in camera.lanes] or None
     return MotionDetector(roi_polygons=roi)

@@ -95,6 +95,24 @@ def _valid(image: np.ndarray | None, size: tuple[int, int] | None) -> bool:
     return size is None or (image.shape[1], image.shape[0]) == size
 
 
+def _fourcc(cap: cv2.VideoCapture) -> str:
+    code = int(cap.get(cv2.CAP_PROP_FOURCC))
+    return code.to_bytes(4, "little").decode("ascii", "replace")
+
+
+def decode_jpeg_packet(packet: np.ndarray | None) -> np.ndarray | None:
+    """A whole JPEG (start and end-of-image markers present) decoded, else None (corrupt)."""
+    if packet is None or packet.size < 4:
+        return None
+    data = packet.reshape(-1)
+    end = len(data)
+    while end > 2 and data[end - 1] == 0:  # some cameras pad parts with zeros
+        end -= 1
+    if data[0] != 0xFF or data[1] != 0xD8 or data[end - 2] != 0xFF or data[end - 1] != 0xD9:
+        return None
+    return cv2.imdecode(data[:end], cv2.IMREAD_COLOR)
+
+
 class VideoSource(FrameSource):
     """A file, stream URL or camera index through OpenCV (FFmpeg backend for files/streams).
 
@@ -125,6 +143,7 @@ class VideoSource(FrameSource):
         self.max_reconnects = max_reconnects
         self._cap: cv2.VideoCapture | None = None
         self._frame_count = 0
+        self._raw_jpeg = False
         if self.kind == "file":
             self._cap = self._open()
             if self._cap is None:
@@ -140,6 +159,10 @@ class VideoSource(FrameSource):
         if not cap.isOpened():
             cap.release()
             return None
+        # MJPEG streams: take the raw JPEG of each frame and decode it here. FFmpeg's decoder turns
+        # a truncated JPEG into a half-grey frame and reports success; we can see the cut.
+        self._raw_jpeg = (self.kind == "stream" and _fourcc(cap) == "MJPG"
+                          and cap.set(cv2.CAP_PROP_FORMAT, -1))
         fps = cap.get(cv2.CAP_PROP_FPS)
         self.fps = fps if fps and 0 < fps < 1000 else self.fps
         w, h = int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT))
@@ -180,6 +203,8 @@ class VideoSource(FrameSource):
         last_ts = 0.0
         while not self._closed.is_set() and self._cap is not None:
             ok, image = self._cap.read()
+            if ok and self._raw_jpeg:
+                image = decode_jpeg_packet(image)
             if ok and _valid(image, None):
                 corrupt_run = 0
                 self.stats.decoded += 1

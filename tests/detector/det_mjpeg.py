@@ -21,8 +21,11 @@ class MjpegServer:
     """``http://127.0.0.1:<port>/cam``; each connection gets ``frames_per_connection`` frames at
     ``fps`` then is cut (a dropped stream); ``stall_s`` > 0 instead stops sending without closing."""
 
-    def __init__(self, fps: float = 25.0, frames_per_connection: int | None = None, stall_s: float = 0.0):
+    def __init__(self, fps: float = 25.0, frames_per_connection: int | None = None, stall_s: float = 0.0,
+                 corrupt_every: int | None = None):
         self.fps = fps
+        self.corrupt_every = corrupt_every  # every Nth frame sent truncated mid-scan
+        self.corrupted = 0
         self.frames_per_connection = frames_per_connection
         self.stall_s = stall_s
         self.connections = 0
@@ -74,6 +77,9 @@ class MjpegServer:
                     self._stop.wait(self.stall_s)
                 return
             data = frame_jpeg(self.sent)
+            if self.corrupt_every and self.sent % self.corrupt_every == self.corrupt_every - 1:
+                data = data[: len(data) // 3]
+                self.corrupted += 1
             conn.sendall(b"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: %d\r\n\r\n" % len(data)
                          + data + b"\r\n")
             n += 1

@@ -105,6 +105,22 @@ def test_http_stream_that_drops_reconnects_and_goes_on():
     assert stamps == sorted(stamps)
 
 
+def test_truncated_jpeg_on_a_live_mjpeg_stream_is_skipped_and_counted():
+    with MjpegServer(fps=50, corrupt_every=5) as cam:
+        src = VideoSource(cam.url, reconnect_min_s=0.1, read_timeout_s=2)
+        got = []
+        deadline = time.monotonic() + 20
+        for f in src:
+            got.append(f)
+            if len(got) == 40 or time.monotonic() > deadline:
+                break
+        src.close()
+    # 4 good frames in 5 reach the detector; the cut ones are counted, none is a half-grey frame
+    assert src.stats.corrupt >= 9 and src.stats.decoded == 40, src.stats
+    assert all(f.image.shape == (240, 320, 3) for f in got)
+    assert all(abs(float(f.image[230:, :].mean()) - 90) < 10 for f in got)  # bottom rows: the grey fill, not grey 128
+
+
 def test_http_stream_that_stalls_is_reopened():
     with MjpegServer(fps=50, frames_per_connection=10, stall_s=30) as cam:
         src = VideoSource(cam.url, reconnect_min_s=0.1, read_timeout_s=1.0)
