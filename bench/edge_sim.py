@@ -4,7 +4,8 @@
     python bench/edge_sim.py --scenes /tmp/simbench/*      # re-score existing scenes
 
 Each scene is ``stopline sim`` output (video.mp4, truth.json, camera.yaml); the detector runs as
-``stopline detect`` with the motion backend (or --model), then ``stopline eval``'s scorer.
+``stopline detect`` (default: the shipped INT8 YOLO gated by motion; ``--backend motion`` for
+background subtraction only; ``--model`` for another model), then ``stopline eval``'s scorer.
 Targets (issue 5): recall >= 0.98, precision >= 0.99, detection delay p95 <= 1 s.
 """
 
@@ -40,7 +41,8 @@ def main() -> int:
     ap.add_argument("--night", nargs="*", type=int, default=[])
     ap.add_argument("--duration", type=float, default=60.0)
     ap.add_argument("--work", type=Path, default=Path("/tmp/stopline-simbench"))
-    ap.add_argument("--model", help="YOLO .onnx (default: motion backend)")
+    ap.add_argument("--backend", choices=["onnx", "motion"], default="onnx")
+    ap.add_argument("--model", help="YOLO .onnx (default: the shipped INT8 vehicle model)")
     ap.add_argument("--json", type=Path, help="write the figures here")
     args = ap.parse_args()
 
@@ -62,8 +64,7 @@ def main() -> int:
         out = d / "detect"
         t0 = time.perf_counter()
         argv = ["detect", str(d / "video.mp4"), "--camera", str(d / "camera.yaml"), "--out", str(out), "--no-progress"]
-        if args.model:
-            argv += ["--model", args.model]
+        argv += ["--backend", args.backend] + (["--model", args.model] if args.model else [])
         if cli(argv) != 0:
             raise SystemExit(f"{d}: detect failed")
         elapsed = time.perf_counter() - t0
@@ -83,7 +84,7 @@ def main() -> int:
     precision = tp / (tp + fp) if tp + fp else 1.0
     recall = tp / (tp + fn) if tp + fn else 1.0
     d = np.array(delays)
-    total = {"scenes": len(scenes), "video_minutes": round(seconds / 60, 2), "tp": tp, "fp": fp, "fn": fn,
+    total = {"backend": args.backend, "model": args.model, "scenes": len(scenes), "video_minutes": round(seconds / 60, 2), "tp": tp, "fp": fp, "fn": fn,
              "precision": round(precision, 4), "recall": round(recall, 4),
              "delay_p50_s": round(float(np.percentile(d, 50)), 3) if len(d) else None,
              "delay_p95_s": round(float(np.percentile(d, 95)), 3) if len(d) else None,

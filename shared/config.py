@@ -169,7 +169,8 @@ class DatabaseConfig(StrictModel):
 
 
 class VehicleDetectorConfig(StrictModel):
-    backend: Literal["onnx", "motion"] = "motion"
+    backend: Literal["onnx", "motion"] = Field(
+        default="onnx", description="onnx: the YOLO model gated by motion; motion: background subtraction only")
     model: str | None = Field(default=None, description="YOLO .onnx (or .pt with the train extra); "
                               "default: the shipped INT8 vehicle model")
     confidence: float = Field(default=0.35, ge=0, le=1)
@@ -179,6 +180,10 @@ class VehicleDetectorConfig(StrictModel):
 
 
 class PlateFinderConfig(StrictModel):
+    localiser: Literal["yolo", "textdet"] = Field(
+        default="yolo", description="yolo: the plate detector model, falling back to the text detector "
+        "where it finds nothing; textdet: the OCR text detector only")
+    model: str | None = Field(default=None, description="plate detector .onnx (default: the shipped INT8 one)")
     max_plates: int = Field(default=3, ge=1, le=6)
     min_sharpness: float = Field(default=0.0, ge=0)
 

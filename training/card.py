@@ -90,7 +90,7 @@ WHAT = {
     "vehicle": ("Vehicle detector (YOLOv8n) for the edge", "full camera frames",
                 "vehicles", "car, van, truck, bus, motorcycle (van maps to stopline's `car`)"),
     "plate": ("Licence-plate detector (YOLOv8n) for the plate finder/reader", "the region around one vehicle "
-              "(its box grown 10 % a side and 15 % up and down: `stopline.training.dataset.plate_roi`)",
+              "(its box grown 10 % a side and 15 % up and down: `stopline.shared.imaging.plate_roi`)",
               "plate-crops", "plate"),
 }
 

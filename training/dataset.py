@@ -18,12 +18,13 @@ import cv2
 import numpy as np
 import yaml
 
+from stopline.shared.imaging import plate_roi
+
 from .env import ToolchainError
 
 log = logging.getLogger(__name__)
 
 SPLITS = ("train", "val", "test")
-ROI_GROW_X, ROI_GROW_Y = 0.10, 0.15  # the plate model's input region around a vehicle box
 MIN_VEHICLE_W = 48  # px: smaller vehicles' plates are unreadable anyway
 
 
@@ -46,13 +47,6 @@ def read_yolo(label: Path, w: int, h: int) -> np.ndarray:
     return np.stack([a[:, 0], cx - bw / 2, cy - bh / 2, cx + bw / 2, cy + bh / 2], axis=1)
 
 
-def plate_roi(box: np.ndarray, w: int, h: int) -> tuple[int, int, int, int]:
-    x1, y1, x2, y2 = box
-    bw, bh = x2 - x1, y2 - y1
-    return (int(max(0, x1 - ROI_GROW_X * bw)), int(max(0, y1 - ROI_GROW_Y * bh)),
-            int(min(w, x2 + ROI_GROW_X * bw)), int(min(h, y2 + ROI_GROW_Y * bh)))
-
-
 CROP_LIMITS = {"train": 2000, "val": 300, "test": 600}  # crops per split (a CPU-sized set)
 
 
@@ -69,7 +63,7 @@ def _crop_candidates(export_root: Path, split: str) -> list[tuple[Path, tuple[in
         for v, vb in enumerate(vehicles):
             if vb[3] - vb[1] < MIN_VEHICLE_W:
                 continue
-            rx1, ry1, rx2, ry2 = plate_roi(vb[1:], w, h)
+            rx1, ry1, rx2, ry2 = plate_roi(tuple(vb[1:]), (h, w))
             cw, ch = rx2 - rx1, ry2 - ry1
             lines = []
             for p in plates:  # every plate (mostly) inside the crop is labelled

@@ -1,7 +1,7 @@
 """Activation-guided structured pruning of a YOLOv8 detector: channels are removed, not zeroed.
 
 1. Run the trained model over a wide set of frames and record, per output channel of every
-   prunable convolution, how often it fires (SiLU output > 0) and its mean output.
+   prunable convolution, how often it fires (activation output > 0: ReLU or SiLU) and its mean output.
 2. In each prunable layer, drop the channels that fire least (a chosen ratio, keeping a multiple
    of 8 for the CPU kernels): the conv's output filters and BN entries go, and so do the
    matching input slices of the layer(s) that consume them. The dropped channels' mean output

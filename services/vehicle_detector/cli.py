@@ -25,8 +25,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     d.add_argument("video", help="video file, folder of images, rtsp:// or http:// URL, or camera index")
     d.add_argument("--camera", required=True, help="camera YAML (stop line, signal, rules)")
     d.add_argument("--out", required=True, help="output folder")
-    d.add_argument("--backend", choices=["motion", "onnx"], default=None, help="default: motion, or onnx with --model")
-    d.add_argument("--model", help="YOLO .onnx model (INT8 or FP32)")
+    d.add_argument("--backend", choices=["onnx", "motion"], default="onnx",
+                   help="onnx (default): the YOLO model gated by motion; motion: background subtraction only")
+    d.add_argument("--model", help="YOLO .onnx model (INT8 or FP32); default: the shipped INT8 vehicle model")
     d.add_argument("--confidence", type=float, default=0.35)
     d.add_argument("--sign-key", help="Ed25519 private key (PEM) to sign candidates with")
     d.add_argument("--read-plates", action="store_true", help="also read plates (stopline.shared.plates)")
@@ -87,7 +88,7 @@ def _detect(args: argparse.Namespace) -> int:
     from stopline.shared.vision.yolo import ModelError
 
     camera = load_camera(args.camera)
-    backend = args.backend or ("onnx" if args.model else "motion")
+    backend = args.backend
     try:
         det_cfg = VehicleDetectorConfig(backend=backend, model=args.model, confidence=args.confidence,
                                         realtime=args.realtime)

@@ -29,14 +29,15 @@ from .engines import EngineError, OcrEngine, make_engine
 from .finder import EvidencePlate, PlateFinder, crop_plate, find_plates, rank_evidence
 from .formats import correct_text, normalise
 from .io import ImageError, decode_image, encode_jpeg, load_image
-from .localise import CascadeLocaliser, PlateLocaliser, TextDetLocaliser, YoloLocaliser, make_localiser
+from .localise import (CascadeLocaliser, FirstFound, PlateLocaliser, TextDetLocaliser, YoloLocaliser,
+                       make_localiser)
 from .reader import PlateReader
 from .types import PlateBox, PlateReadResult
 from .vote import vote
 
 __all__ = [
     "CascadeLocaliser", "EngineError", "EvidencePlate", "ImageError", "OcrEngine", "PlateBox",
-    "PlateFinder", "PlateLocaliser", "PlateReadResult", "PlateReader", "TextDetLocaliser",
+    "FirstFound", "PlateFinder", "PlateLocaliser", "PlateReadResult", "PlateReader", "TextDetLocaliser",
     "YoloLocaliser", "correct_text", "crop_plate", "decode_image", "encode_jpeg", "find_plates",
     "load_image", "make_engine", "make_localiser", "normalise", "rank_evidence", "vote",
 ]

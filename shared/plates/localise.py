@@ -15,6 +15,8 @@ from typing import Protocol
 import cv2
 import numpy as np
 
+from stopline.shared.imaging import plate_roi
+
 from .engines import ort_session
 from .rectify import expand_quad
 from .textdet import TextBox, TextDetector, order_corners
@@ -210,7 +212,8 @@ class YoloLocaliser:
         self.iou = iou
 
     def locate(self, image: np.ndarray, roi: XYXY | None = None, max_plates: int = 3) -> list[PlateBox]:
-        sub, ox, oy = crop_roi(image, roi)
+        # a vehicle box is grown as in training (the model saw the vehicle with a margin)
+        sub, ox, oy = crop_roi(image, plate_roi(roi, image.shape) if roi is not None else None)
         h, w = sub.shape[:2]
         r = self.size / max(h, w)
         nh, nw = int(round(h * r)), int(round(w * r))
@@ -233,6 +236,22 @@ class YoloLocaliser:
                                    source=self.name))
         plates.sort(key=lambda p: p.score, reverse=True)
         return plates[:max_plates]
+
+
+class FirstFound:
+    """Localisers tried in order: the first that finds any plate answers (e.g. the plate model,
+    then the text detector for plates unlike those it was trained on)."""
+
+    def __init__(self, *localisers: PlateLocaliser):
+        self.localisers = localisers
+        self.name = "+".join(getattr(loc, "name", type(loc).__name__) for loc in localisers)
+
+    def locate(self, image: np.ndarray, roi: XYXY | None = None, max_plates: int = 3) -> list[PlateBox]:
+        for loc in self.localisers:
+            plates = loc.locate(image, roi=roi, max_plates=max_plates)
+            if plates:
+                return plates
+        return []
 
 
 def make_localiser(kind: str = "textdet", model: str | None = None, threads: int = 1,

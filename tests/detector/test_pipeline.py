@@ -16,7 +16,7 @@ FPS = 25
 
 
 def run(cars, phase_at, cam=None, *, duration=10.0, night=False, signer=None, stop_after=None):
-    p = DetectorPipeline(cam or camera(), VehicleDetectorConfig(), "site1", signer)
+    p = DetectorPipeline(cam or camera(), VehicleDetectorConfig(backend="motion"), "site1", signer)
     out = []
     for i, t, img, _ in frames(duration, FPS, cars, phase_at, night=night):
         out += p.process(img, i, 1_700_000_000 + t, t)
@@ -88,7 +88,7 @@ def test_lanes_pick_their_own_signal_group():
         lanes=[{"id": "left", "polygon": [[0, 0], [320, 0], [320, 360], [0, 360]], "signal_group": "left"},
                {"id": "right", "polygon": [[320, 0], [640, 0], [640, 360], [320, 360]], "signal_group": "main"}],
         signal={"mode": "mqtt"})
-    p = DetectorPipeline(cam, VehicleDetectorConfig(), "s", clock="video")
+    p = DetectorPipeline(cam, VehicleDetectorConfig(backend="motion"), "s", clock="video")
     p.on_signal_phase("main", "red", 0.0)
     p.on_signal_phase("left", "green", 0.0)
     out = []

@@ -65,3 +65,51 @@ def test_crop_plate_stays_inside_the_image(synth):
     for p in find_plates(img):
         crop, (x1, y1, x2, y2) = crop_plate(img, p, margin=1.0)
         assert x1 >= 0 and y1 >= 0 and x2 <= img.shape[1] and y2 <= img.shape[0] and crop.size
+
+
+def test_first_found_falls_back_when_the_first_localiser_finds_nothing(synth):
+    from stopline.shared.plates import FirstFound, PlateFinder, TextDetLocaliser
+
+    class Blind:
+        name = "blind"
+
+        def locate(self, image, roi=None, max_plates=3):
+            return []
+
+    render_plate, scene_with_plate = synth
+    img, box = scene_with_plate(render_plate("7ABC123", 24))
+    loc = FirstFound(Blind(), TextDetLocaliser())
+    assert loc.name == "blind+textdet"
+    plates = PlateFinder(loc).find(img)
+    assert plates and _iou(plates[0].box, box) > 0.4 and plates[0].source == "textdet"
+
+
+def test_plate_finder_service_uses_the_shipped_plate_model_on_a_simulated_vehicle(tmp_path):
+    """The edge default: the INT8 plate detector finds the plate of a simulated vehicle."""
+    from stopline.models import plate_model
+    from stopline.services.plate_finder.service import build_finder
+    from stopline.shared.config import PlateFinderConfig
+    from stopline.sim import export_yolo
+
+    plate_model()  # the shipped file exists
+    export_yolo(tmp_path, 12, seed=4242)
+    finder = build_finder(PlateFinderConfig())
+    assert finder.localiser.name == "yolo+textdet"
+    hits = tries = 0
+    for label in sorted((tmp_path / "plates" / "labels").glob("*/*.txt")):
+        img = cv2.imread(str(label).replace("/labels/", "/images/").replace(".txt", ".jpg"))
+        h, w = img.shape[:2]
+        for row in label.read_text().split("\n"):
+            if not row.strip():
+                continue
+            _, cx, cy, bw, bh = map(float, row.split())
+            box = ((cx - bw / 2) * w, (cy - bh / 2) * h, (cx + bw / 2) * w, (cy + bh / 2) * h)
+            # a vehicle box around the plate, as the detector would give (plate near its bottom)
+            pw, ph = box[2] - box[0], box[3] - box[1]
+            vehicle = (box[0] - 2 * pw, box[1] - 6 * ph, box[2] + 2 * pw, box[3] + 1.5 * ph)
+            tries += 1
+            found = finder.find(img, vehicle, max_plates=1)
+            hits += bool(found) and found[0].source == "yolo" and _iou(found[0].box, box) > 0.3
+    assert tries >= 5, "the fresh scene should show some plates"
+    print(f"plate model found {hits} of {tries}")
+    assert hits / tries >= 0.6, (hits, tries)

@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from stopline.shared.imaging import plate_roi
 from stopline.shared.plates import YoloLocaliser
 
 onnx = pytest.importorskip("onnx", reason="onnx (train extra) builds the tiny test model")
@@ -36,9 +37,13 @@ def test_yolo_decoding(tmp_path):
     assert len(plates) == 1  # the overlapping 0.8 box is suppressed, the 0.1 one filtered
     assert plates[0].box == pytest.approx((96, 24, 160, 40), abs=0.5)
     assert plates[0].score == pytest.approx(0.9) and plates[0].source == "yolo"
-    # inside a region of interest, boxes come back in image coordinates
-    roi = loc.locate(np.zeros((300, 400, 3), np.uint8), roi=(100, 50, 356, 178))
-    assert roi[0].box == pytest.approx((196, 74, 260, 90), abs=0.5)
+    # inside a vehicle box, grown as in training (plate_roi), boxes come back in image coordinates
+    vehicle = (100, 50, 356, 178)
+    x0, y0, x1, y1 = plate_roi(vehicle, (300, 400))
+    assert (x0, y0) == (74, 30)  # 10 % of the width a side, 15 % of the height up and down
+    r = 64 / max(x1 - x0, y1 - y0)
+    roi = loc.locate(np.zeros((300, 400, 3), np.uint8), roi=vehicle)
+    assert roi[0].box == pytest.approx((x0 + 24 / r, y0 + 6 / r, x0 + 40 / r, y0 + 10 / r), abs=0.5)
 
 
 def test_reader_accepts_a_yolo_localiser(tmp_path, synth):
