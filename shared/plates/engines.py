@@ -24,6 +24,8 @@ ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 _INDEX = {c: i for i, c in enumerate(ALPHABET)}
 # characters a plate shows between groups; CTC emits them, we read them as "no character"
 _SEPARATORS = set(" -·.:_|/•,'\"")
+# glyphs a plate character is read as when it is thin or broken ('I' at the plate's edge as '!')
+_FOLD = {"!": "I"}
 
 
 class EngineError(RuntimeError):
@@ -33,10 +35,13 @@ class EngineError(RuntimeError):
 @dataclass
 class RawRead:
     """What an engine read on one crop: ``probs`` (n, 36) per character over ``ALPHABET`` (rows
-    sum to <= 1) and ``xs`` (n,) each character's centre as a fraction of the crop width."""
+    sum to <= 1), ``xs`` (n,) each character's centre as a fraction of the crop width, and
+    ``breaks`` (n,) True where a separator (space, dash, dot) was read just before the character:
+    the plate's character groups. None when the engine does not say."""
 
     probs: np.ndarray
     xs: np.ndarray
+    breaks: np.ndarray | None = None
 
     @property
     def text(self) -> str:
@@ -47,7 +52,24 @@ class RawRead:
         return self.probs.max(axis=1) if len(self.probs) else np.zeros(0)
 
     def sliced(self, start: int, stop: int | None = None) -> "RawRead":
-        return RawRead(self.probs[start:stop], self.xs[start:stop])
+        return self.take(np.arange(len(self.probs))[start:stop])
+
+    def take(self, idx: np.ndarray) -> "RawRead":
+        """The characters at ``idx`` (increasing); a dropped character's group break carries over
+        to the next character kept."""
+        idx = np.asarray(idx, int)
+        breaks = None
+        if self.breaks is not None:
+            starts = np.concatenate([[0], idx[:-1] + 1]) if len(idx) else idx
+            breaks = np.array([k > 0 and bool(self.breaks[a:i + 1].any())
+                               for k, (a, i) in enumerate(zip(starts, idx))], bool)
+        return RawRead(self.probs[idx], self.xs[idx], breaks)
+
+    def groups(self) -> np.ndarray:
+        """Group number of each character (all 0 when the engine gave no separators)."""
+        if self.breaks is None or not len(self.breaks):
+            return np.zeros(len(self.probs), int)
+        return np.cumsum(self.breaks).astype(int)
 
 
 class OcrEngine(Protocol):
@@ -95,18 +117,19 @@ class CtcOnnxEngine:
         if characters is None:
             characters = self._characters(Path(model))
         # CTC class k (k>=1) is characters[k-1]; the model's last class is a space.
-        classes = ["<blank>", *characters, " "]
-        # each plate character gathers its upper- and lower-case classes; everything else
-        # (blank, separators, other scripts) is "no character"
+        self.classes = classes = ["<blank>", *characters, " "]
+        # each plate character gathers its upper- and lower-case classes (and ``_FOLD``); everything
+        # else (blank, separators, other scripts) is "no character"
         sources: list[list[int]] = [[] for _ in ALPHABET]
         for k, ch in enumerate(classes):
-            up = ch.upper() if len(ch) == 1 else ""
+            up = _FOLD.get(ch, ch.upper()) if len(ch) == 1 else ""
             if up in _INDEX:
                 sources[_INDEX[up]].append(k)
         width = max(len(v) for v in sources)
         # pad with the blank column's index and a zero weight
         self._src = np.array([v + [0] * (width - len(v)) for v in sources], dtype=np.int64)
         self._w = np.array([[1.0] * len(v) + [0.0] * (width - len(v)) for v in sources], dtype=np.float32)
+        self._separators = np.array([k for k, ch in enumerate(classes) if ch in _SEPARATORS], np.int64)
 
     def _characters(self, model: Path) -> list[str]:
         meta = self.session.get_modelmeta().custom_metadata_map
@@ -131,20 +154,13 @@ class CtcOnnxEngine:
         return batch
 
     def recognise(self, crops: Sequence[np.ndarray]) -> list[RawRead]:
-        if not crops:
-            return []
-        out: list[RawRead] = []
-        # similar widths in one batch: padding costs time
-        order = sorted(range(len(crops)), key=lambda i: crops[i].shape[1] / max(1, crops[i].shape[0]))
-        results: dict[int, RawRead] = {}
-        for start in range(0, len(order), 6):
-            idx = order[start:start + 6]
-            batch = self._prepare([crops[i] for i in idx])
-            preds = self.session.run(None, {self.input_name: batch})[0]
-            for j, i in enumerate(idx):
-                frames = preds.shape[1] * self._widths[j] / batch.shape[3]
-                results[i] = self._decode(preds[j], frames)
-        out = [results[i] for i in range(len(crops))]
+        # one crop per run: no padding, so a crop reads the same whatever else is read with it
+        # (padding changes what the recogniser's global mixing sees); batching gains little on CPU
+        out = []
+        for crop in crops:
+            batch = self._prepare([crop])
+            pred = self.session.run(None, {self.input_name: batch})[0][0]
+            out.append(self._decode(pred, pred.shape[0] * self._widths[0] / batch.shape[3]))
         return out
 
     def _decode(self, pred: np.ndarray, frames: float) -> RawRead:
@@ -156,11 +172,14 @@ class CtcOnnxEngine:
         folded[:, :36] = (pred[:, self._src] * self._w).sum(axis=2)
         folded[:, 36] = np.clip(1.0 - folded[:, :36].sum(axis=1), 0.0, 1.0)
         best = folded.argmax(axis=1)
-        probs, xs = [], []
+        separator = np.isin(pred.argmax(axis=1), self._separators)
+        probs, xs, breaks = [], [], []
         t = 0
+        seen_separator = False
         while t < t_len:
             k = best[t]
             if k == 36:
+                seen_separator |= bool(separator[t])
                 t += 1
                 continue
             end = t
@@ -169,10 +188,12 @@ class CtcOnnxEngine:
             peak = t + int(np.argmax(folded[t:end + 1, k]))
             probs.append(folded[peak, :36])
             xs.append(((t + end + 1) / 2) / max(frames, 1.0))
+            breaks.append(seen_separator and len(probs) > 1)
+            seen_separator = False
             t = end + 1
         if not probs:
-            return RawRead(np.zeros((0, 36), np.float32), np.zeros(0, np.float32))
-        return RawRead(np.stack(probs), np.clip(np.asarray(xs, np.float32), 0, 1))
+            return RawRead(np.zeros((0, 36), np.float32), np.zeros(0, np.float32), np.zeros(0, bool))
+        return RawRead(np.stack(probs), np.clip(np.asarray(xs, np.float32), 0, 1), np.asarray(breaks, bool))
 
 
 class RapidOcrEngine(CtcOnnxEngine):

@@ -60,6 +60,8 @@ SWAP_CERTAINTY = 0.08    # ... plus this much per nat the recogniser preferred w
 GENERIC_PENALTY = 1.2    # nats for falling back to "any characters" in a region
 DROP_PENALTY = 1.5       # nats per unit of confidence of a dropped edge character
 MAX_PENALTY = 3.0        # beyond this the text is no plate (a sign, a sticker, a dealer's name)
+GROUP_PENALTY = 0.6      # nats for a swap against the character's own group ('W 053011': the 0
+                         # sits among digits, so it is no letter O, whatever a layout wants)
 
 
 @dataclass
@@ -84,9 +86,20 @@ def formats_for(region: str) -> list[PlateFormat]:
     return FORMATS[region]
 
 
-def _fit_one(probs: np.ndarray, fmt: PlateFormat) -> tuple[str, list[float], float, int] | None:
+def _in_kind_group(read: RawRead, i: int) -> bool:
+    """True when the separators the recogniser read put character ``i`` in a group where its
+    neighbours are of its own kind (a digit among digits, a letter among letters): swapping it
+    for a look-alike of the other kind would break the group."""
+    if read.breaks is None or not read.breaks.any():
+        return False
+    groups, kinds = read.groups(), _LETTERS[read.probs.argmax(axis=1)]
+    near = [j for j in (i - 1, i + 1) if 0 <= j < len(kinds) and groups[j] == groups[i]]
+    return bool(near) and all(kinds[j] == kinds[i] for j in near)
+
+
+def _fit_one(read: RawRead, fmt: PlateFormat) -> tuple[str, list[float], float, int] | None:
     text, confs, penalty, swaps = [], [], 0.0, 0
-    for row, cls in zip(probs, fmt.pattern):
+    for i, (row, cls) in enumerate(zip(read.probs, fmt.pattern)):
         best = int(row.argmax())
         allowed = np.ones(36, bool) if cls == "A" else (_LETTERS if cls == "L" else _DIGITS)
         if allowed[best]:
@@ -102,21 +115,22 @@ def _fit_one(probs: np.ndarray, fmt: PlateFormat) -> tuple[str, list[float], flo
         text.append(ALPHABET[alt])
         confs.append(float(min(1.0, (row[best] + row[alt]) * 0.9)))
         penalty += SWAP_PENALTY + SWAP_CERTAINTY * math.log(max(row[best], 1e-4) / max(row[alt], 1e-4))
+        penalty += GROUP_PENALTY if _in_kind_group(read, i) else 0.0
         swaps += 1
     return "".join(text), confs, penalty, swaps
 
 
-def _trims(read: RawRead, droppable: np.ndarray | None) -> list[tuple[np.ndarray, float, int]]:
+def _trims(read: RawRead, droppable: np.ndarray | None) -> list[tuple[RawRead, float, int]]:
     """The read and versions without up to two edge characters (bolts, frame, band letters) and
     without characters read on colour marks (stickers, emblems: ``droppable``)."""
     n = len(read.probs)
     conf = read.confidences
     marks = np.zeros(n, bool) if droppable is None else np.asarray(droppable, bool)
     bases = [(np.arange(n), 0.0, 0)]
-    inner = np.where(marks)[0]
-    if len(inner):
-        keep = np.where(~marks)[0]
-        bases.append((keep, 0.1 * len(inner), len(inner)))
+    marked = np.where(marks)[0]
+    # without each marked character alone (a band letter and a sticker are separate marks), and all
+    for drop in [[i] for i in marked] + ([marked] if len(marked) > 1 else []):
+        bases.append((np.setdiff1d(np.arange(n), drop), 0.1 * len(drop), len(drop)))
     out = []
     for idx, base_cost, base_drop in bases:
         m = len(idx)
@@ -131,7 +145,7 @@ def _trims(read: RawRead, droppable: np.ndarray | None) -> list[tuple[np.ndarray
                     cost += 0.05 if marks[i] else DROP_PENALTY * float(conf[i]) + 0.1
                 for i in idx[m - right:]:
                     cost += DROP_PENALTY * float(conf[i]) + 0.1
-                out.append((read.probs[idx[left:m - right]], cost, base_drop + left + right))
+                out.append((read.take(idx[left:m - right]), cost, base_drop + left + right))
     return out
 
 
@@ -144,11 +158,11 @@ def fit_format(read: RawRead, region: str = "auto", droppable: np.ndarray | None
     best: FormatFit | None = None
     if len(read.probs) == 0:
         return None
-    for probs, drop_cost, dropped in _trims(read, droppable):
+    for part, drop_cost, dropped in _trims(read, droppable):
         for fmt in formats_for(region):
-            if len(fmt.pattern) != len(probs):
+            if len(fmt.pattern) != len(part.probs):
                 continue
-            fit = _fit_one(probs, fmt)
+            fit = _fit_one(part, fmt)
             if fit is None:
                 continue
             text, confs, penalty, swaps = fit

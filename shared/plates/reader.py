@@ -13,10 +13,12 @@ from .engines import OcrEngine, RawRead, make_engine
 from .formats import FormatFit, fit_format, fit_score, formats_for
 from .localise import PlateLocaliser, TextDetLocaliser, make_localiser, plate_likeness, sharpness, tighten
 from .textdet import TextDetector
-from .rectify import canonical, colour_marks, expand_quad, join_rows, refine_corners, warp
+from .rectify import canonical, droppable_characters, expand_quad, join_rows, refine_corners, warp
 from .types import XYXY, PlateBox, PlateReadResult
 
 STOP_CONFIDENCE = 0.9  # a candidate read this sure ends the search (saves OCR on the rest)
+MARGIN = 0.06          # of the line's width on each side of the crop ...
+WIDE_MARGIN = 0.15     # ... and when unsure: the detector's box can miss a thin edge 'I' or '1'
 
 
 @dataclass
@@ -74,13 +76,14 @@ class PlateReader:
                                   sharpness=sharpness(image, (0, 0, w, h))))
         return found[: self.max_candidates]
 
-    def _crop(self, image: np.ndarray, plate: PlateBox, stretch: float | None = None) -> np.ndarray:
+    def _crop(self, image: np.ndarray, plate: PlateBox, stretch: float | None = None,
+              margin: float = MARGIN) -> np.ndarray:
         """The text line as the recogniser wants it: upright, 48 px tall, a little margin, and
         stretched sideways (more CTC frames per character: doubled letters like '66' survive)."""
         if plate.rows == 2 and plate.parts:
-            crop = join_rows([warp(image, expand_quad(p, 0.06, 0.15), height=48) for p in plate.parts])
+            crop = join_rows([warp(image, expand_quad(p, margin, 0.15), height=48) for p in plate.parts])
         else:
-            crop = warp(image, expand_quad(plate.quad(), 0.06, 0.15), height=48)
+            crop = warp(image, expand_quad(plate.quad(), margin, 0.15), height=48)
         stretch = self.stretch if stretch is None else stretch
         if stretch == 1.0:
             return crop
@@ -97,9 +100,7 @@ class PlateReader:
                region: str) -> list[_Try]:
         tries = []
         for raw, crop, plate in zip(raws, crops, plates):
-            marks = colour_marks(crop)
-            cols = np.clip((raw.xs * len(marks)).astype(int), 0, len(marks) - 1)
-            fit = fit_format(raw, region, droppable=marks[cols] if len(marks) else None)
+            fit = fit_format(raw, region, droppable=droppable_characters(crop, raw.xs))
             if fit is not None:
                 tries.append(_Try(plate, fit, fit_score(fit), crop, raw))
         return tries
@@ -131,6 +132,12 @@ class PlateReader:
                 crops.append(self._crop(image, top, stretch=1.0))
                 plates_used.append(top)
             tries += self._score(self.engine.recognise(crops), crops, plates_used, region)
+            # and with a wider margin, for a character the box cut off: that read only counts
+            # when it has more characters (the plate's frame beside an edge 'O' reads as 'D')
+            crops = [self._crop(image, top, margin=WIDE_MARGIN)]
+            longest = max((len(t.fit.text) for t in tries if t.plate is top), default=0)
+            tries += [t for t in self._score(self.engine.recognise(crops), crops, [top], region)
+                      if len(t.fit.text) > longest]
         if not tries:
             return None
         best = max(tries, key=lambda t: t.raw)

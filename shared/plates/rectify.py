@@ -112,3 +112,46 @@ def colour_marks(crop: np.ndarray) -> np.ndarray:
     mask = (sat > max(60, bg_sat + 35)) & (val > 70) & ((dh > 12) | (bg_sat < 60))
     h = crop.shape[0]
     return mask[h // 5: h - h // 5].mean(axis=0) > 0.12
+
+
+def cell_colour(crop: np.ndarray, xs: np.ndarray) -> np.ndarray:
+    """Per character (centres ``xs``, fractions of the crop width): how colourful its cell is,
+    beyond the plate's own two colours (97th percentile, Lab a/b). Black on white, black on
+    yellow, white on blue score low; a sticker's red and green rings score high."""
+    n = len(xs)
+    if crop.ndim != 3 or n < 2:
+        return np.zeros(n)
+    h, w = crop.shape[:2]
+    lab = cv2.cvtColor(crop[h // 5: h - h // 5], cv2.COLOR_BGR2LAB).astype(np.float32)
+    lum, ab = lab[..., 0], lab[..., 1:]
+    # plate background (the lighter half) and character ink (the darkest fifth), in a/b; a pixel
+    # on a character's edge mixes the two, so colour is the distance from the segment between them
+    bg = np.median(ab[lum >= np.percentile(lum, 50)], axis=0)
+    ink = np.median(ab[lum <= np.percentile(lum, 20)], axis=0)
+    seg = bg - ink
+    t = np.clip((ab - ink) @ seg / max(float(seg @ seg), 1e-6), 0.0, 1.0)
+    dist = np.linalg.norm(ab - ink - t[..., None] * seg, axis=2)
+    half = 0.35 * (xs[-1] - xs[0]) / (n - 1)
+    return np.array([np.percentile(dist[:, int(max(0.0, x - half) * w):int(min(1.0, x + half) * w) + 1], 97)
+                     for x in xs])
+
+
+def droppable_characters(crop: np.ndarray, xs: np.ndarray) -> np.ndarray:
+    """Per character: read on a colour mark, so cheap to leave out. At the ends of the line, the
+    characters under column marks (country band, coat of arms); inside it, at most one: the most
+    colourful cell when it stands out from the others (an inspection sticker between the
+    groups). Marks under most characters are the plate's own colour."""
+    xs = np.asarray(xs)
+    marks = colour_marks(crop)
+    out = np.zeros(len(xs), bool)
+    if len(xs) < 3 or not len(marks):
+        return out
+    on_mark = marks[np.clip((xs * len(marks)).astype(int), 0, len(marks) - 1)]
+    if on_mark.mean() > 0.5:
+        on_mark[:] = False
+    out |= np.cumprod(on_mark).astype(bool) | np.cumprod(on_mark[::-1]).astype(bool)[::-1]
+    colour = cell_colour(crop, xs)
+    k = 1 + int(np.argmax(colour[1:-1]))
+    med = float(np.median(colour))
+    out[k] |= bool(colour[k] > 1.6 * med and colour[k] > med + 6)
+    return out

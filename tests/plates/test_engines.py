@@ -2,6 +2,7 @@
 
 import importlib.util
 
+import numpy as np
 import pytest
 
 from stopline.shared.plates import CascadeLocaliser, EngineError, PlateReader, make_engine
@@ -48,3 +49,29 @@ def test_cascade_localiser_is_pluggable(synth):
     reader = PlateReader(localiser=loc)
     r = reader.read(img, region="us")
     assert r is None or r.text == "7ABC123"  # a weak detector may miss; it must never misread
+
+
+def test_separators_mark_character_groups(synth):
+    render_plate, _ = synth
+    raw = make_engine("rapidocr").recognise([render_plate("AB-1234", 30)])[0]
+    assert raw.text == "AB1234"
+    assert raw.groups().tolist() == [0, 0, 1, 1, 1, 1]
+
+
+def test_exclamation_mark_is_read_as_I():
+    # a thin 'I' at the plate's edge often comes out as '!': it is a character, not a separator
+    engine = make_engine("rapidocr")
+    seq = ["R", "<blank>", "!", "<blank>"]
+    pred = np.zeros((len(seq), len(engine.classes)), np.float32)
+    for t, ch in enumerate(seq):
+        pred[t, engine.classes.index(ch)] = 1.0
+    assert engine._decode(pred, len(seq)).text == "RI"
+
+
+def test_a_crop_reads_the_same_alone_or_with_others(synth):
+    render_plate, _ = synth
+    engine = make_engine("rapidocr")
+    crop = render_plate("7ABC123", 30)
+    alone = engine.recognise([crop])[0]
+    together = engine.recognise([render_plate("AB1234567", 20), crop, render_plate("XY1", 40)])[1]
+    np.testing.assert_allclose(alone.probs, together.probs, atol=1e-5)

@@ -76,3 +76,26 @@ def test_text_only_engine_reads_get_lookalike_alternatives():
     raw = text_to_raw("A8C1234", 0.8)
     assert raw.text == "A8C1234"
     assert raw.probs[1, ALPHABET.index("B")] > 0
+
+
+def test_separator_groups_decide_lookalikes():
+    # 'W·053011': the recogniser read a separator after the W, so the 0 sits among digits and
+    # stays a digit although the AB12345 layout would take it as a letter O
+    read = _raw("W053011", [0.98] * 7)
+    read.probs[1, ALPHABET.index("O")] = 0.02
+    assert fit_format(read, "eu").text == "WO53011"
+    read.breaks = np.array([0, 1, 0, 0, 0, 0, 0], bool)
+    assert fit_format(read, "eu").text == "W053011"
+    # no separator read, no groups: a Mercosul letter between digits stays a letter
+    mercosul = _raw("ABC1D23", [1.0] * 7)
+    mercosul.breaks = np.zeros(7, bool)
+    assert fit_format(mercosul, "br").text == "ABC1D23"
+
+
+def test_dropping_a_character_keeps_the_group_break():
+    read = _raw("4B480262", [1.0] * 8)
+    read.breaks = np.array([0, 0, 0, 1, 0, 0, 0, 0], bool)   # a separator before the sticker '8'
+    kept = read.take(np.array([0, 1, 2, 4, 5, 6, 7]))
+    assert kept.text == "4B40262"
+    assert kept.breaks.tolist() == [False, False, False, True, False, False, False]
+    assert kept.groups().tolist() == [0, 0, 0, 1, 1, 1, 1]

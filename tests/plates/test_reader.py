@@ -1,5 +1,7 @@
 """The reader on synthetic scenes: tilt, two rows, small plates, hints, format regions."""
 
+import cv2
+import numpy as np
 import pytest
 
 from stopline.shared.plates import PlateReader, vote
@@ -46,8 +48,6 @@ def test_hint_box_limits_the_search(reader, synth):
 
 
 def test_no_plate_in_an_empty_scene(reader):
-    import numpy as np
-
     assert reader.read(np.full((240, 320, 3), 120, np.uint8)) is None
     assert reader.read(np.zeros((4, 4, 3), np.uint8)) is None
 
@@ -77,3 +77,31 @@ def test_unknown_engine_and_region_are_errors():
         PlateReader(engine="tesseract")
     with pytest.raises(ValueError):
         PlateReader(region="xx")
+
+
+def _with_sticker(plate, colours, char_h: int = 30):
+    """Two stacked rings (an inspection sticker) drawn in the widest gap between the groups."""
+    ink = (plate[10:-10, 8:-8].min(axis=2) < 100).any(axis=0)
+    blank = np.where(~ink)[0] + 8
+    gap = max(np.split(blank, np.where(np.diff(blank) > 1)[0] + 1), key=len)
+    cx, cy, rad = int(gap.mean()), plate.shape[0] // 2, char_h // 5
+    cv2.circle(plate, (cx, cy - rad - 1), rad, colours[0], 2, cv2.LINE_AA)
+    cv2.circle(plate, (cx, cy + rad + 1), rad, colours[1], 2, cv2.LINE_AA)
+    return plate
+
+
+def test_coloured_sticker_between_groups_is_left_out(reader, synth):
+    render_plate, scene_with_plate = synth
+    red_green = _with_sticker(render_plate("4B4   0262", 30), ((40, 40, 220), (60, 170, 40)))
+    img, _ = scene_with_plate(red_green)
+    assert reader.read(img, region="eu").text == "4B40262"
+    # the same rings in black are a glyph like any other: nothing is dropped for its position
+    black = _with_sticker(render_plate("4B4   0262", 30), ((60, 60, 60), (60, 60, 60)))
+    img, _ = scene_with_plate(black)
+    assert reader.read(img, region="eu").text != "4B40262"
+
+
+def test_separator_keeps_a_digit_group(reader, synth):
+    render_plate, scene_with_plate = synth
+    img, _ = scene_with_plate(render_plate("W-053011", 30))
+    assert reader.read(img, region="eu").text == "W053011"
