@@ -1,9 +1,9 @@
 """Ingestion of plate results: idempotent by ``candidate.event_id``, one transaction per call,
-batched for load (one registry query and multi-row inserts for a whole batch).
+batched for load (one registry query and one multi-row insert per table for a whole batch).
 
-Evidence files are written to the content-addressed store *before* the transaction commits; a
-crash in between leaves only an unreferenced file (the retention purge removes those), never a
-row that names a missing file.
+Each violation's images are written as one file (a bundle) to the content-addressed store and
+flushed *before* the transaction commits; a crash in between leaves only an unreferenced file
+(the retention purge removes those), never a row that names a missing file.
 """
 
 from __future__ import annotations
@@ -27,7 +27,10 @@ from .integrity import RegisteredKey, Verdict, combine, verify_signature
 from .lookup import LookupQuery, clone_check, lookup_many
 from .models import AuditEntry, Camera, CameraKey, Evidence, LookupCandidate, Violation
 from .plates import normalise_plate
-from .sql import insert_ignore, insert_returning
+from .sql import insert_ignore, insert_rows
+
+
+MISSING = "0" * 64  # the SHA-256 and file of an image that did not arrive
 
 
 @dataclass(frozen=True)
@@ -52,6 +55,7 @@ class _Image:
     declared: str | None
     meta: dict[str, Any]
     actual: str | None = None  # SHA-256 of the bytes received
+    offset: int = 0  # in the violation's bundle
 
     def __post_init__(self) -> None:
         self.actual = sha256_hex(self.data) if self.data is not None else None
@@ -81,6 +85,17 @@ def _images(result: PlateResult, blobs: dict[str, bytes]) -> list[_Image]:
             named.add(name)
             images.append(_Image("attachment", name, None, data, declared_att.get(name), {}))
     return images
+
+
+def _bundle(images: list[_Image]) -> tuple[str, bytes]:
+    """The violation's images as one file, their bytes one after the other (each image's
+    ``offset`` is set), and the file's SHA-256; ``MISSING`` and no bytes when nothing arrived."""
+    offset = 0
+    for img in images:
+        img.offset = offset
+        offset += len(img.data or b"")
+    data = b"".join(img.data for img in images if img.data)
+    return (sha256_hex(data) if data else MISSING), data
 
 
 def _content_type(name: str) -> str:
@@ -119,7 +134,8 @@ def _ingest(desk: Desk, session: Session, items: Sequence[tuple[PlateResult, dic
     position = {i: k for k, i in enumerate(unique)}
 
     images = {i: _images(items[i][0], items[i][1]) for i in unique}
-    desk.store.put_many([(img.actual, img.data) for i in unique for img in images[i] if img.data is not None])
+    bundles = {i: _bundle(images[i]) for i in unique}
+    desk.store.put_many([bundle for bundle in bundles.values() if bundle[1]])
 
     cameras = sorted({items[i][0].candidate.camera for i in unique})
     if cameras:
@@ -166,7 +182,7 @@ def _ingest(desk: Desk, session: Session, items: Sequence[tuple[PlateResult, dic
         ))
     inserted: dict[str, int] = {}
     if rows:
-        inserted = {eid: vid for vid, eid in insert_returning(
+        inserted = {eid: vid for vid, eid in insert_rows(
             session, Violation.__table__, rows, ["id", "event_id"], conflict=["event_id"])}
 
     evidence_rows, candidate_rows, audit_rows = [], [], []
@@ -176,9 +192,11 @@ def _ingest(desk: Desk, session: Session, items: Sequence[tuple[PlateResult, dic
         if vid is None:
             continue
         for pos, img in enumerate(images[i]):
+            stored = img.data is not None and bundles[i][0] != MISSING
             evidence_rows.append(dict(
                 violation_id=vid, position=pos, kind=img.kind, name=img.name[:200], role=img.role,
-                sha256=img.actual or "0" * 64, declared_sha256=img.declared,
+                sha256=img.actual or MISSING, declared_sha256=img.declared,
+                file_sha256=bundles[i][0] if stored else MISSING, file_offset=img.offset if stored else 0,
                 content_type=_content_type(img.name), size=len(img.data) if img.data is not None else 0,
                 intact=img.intact, meta_json=json.dumps(img.meta)))
         for m in lookups[i].candidates:
@@ -187,12 +205,9 @@ def _ingest(desk: Desk, session: Session, items: Sequence[tuple[PlateResult, dic
         audit_rows.append(audit.row(None, "ingest", "violation", vid, None, {
             "event_id": cand.event_id, "camera": cand.camera, "integrity": verdicts[i].integrity,
             "plate": row["plate_norm"], "vehicle_id": row["vehicle_id"]}, at=received_at))
-    if evidence_rows:
-        session.execute(Evidence.__table__.insert(), evidence_rows)
-    if candidate_rows:
-        session.execute(LookupCandidate.__table__.insert(), candidate_rows)
-    if audit_rows:
-        session.execute(AuditEntry.__table__.insert(), audit_rows)
+    insert_rows(session, Evidence.__table__, evidence_rows)
+    insert_rows(session, LookupCandidate.__table__, candidate_rows)
+    insert_rows(session, AuditEntry.__table__, audit_rows)
 
     outcomes = []
     for i, (result, _) in enumerate(items):

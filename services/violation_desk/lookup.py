@@ -8,7 +8,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, String, any_, bindparam, select
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
 from .models import RegistryKey, Vehicle
@@ -93,12 +94,11 @@ def lookup_many(session: Session, queries: Sequence[LookupQuery], threshold: flo
     all_keys = set().union(*keys_of) if keys_of else set()
     by_key: dict[str, list[Vehicle]] = {}
     if all_keys:
-        rows = session.execute(
-            select(RegistryKey.key, Vehicle).join(Vehicle, Vehicle.id == RegistryKey.vehicle_id)
-            .where(RegistryKey.key.in_(sorted(all_keys)))
-        ).all()
-        for key, vehicle in rows:
-            by_key.setdefault(key, []).append(vehicle)
+        # each vehicle once; its index keys are the deletion keys of its plate (as the registry stores them)
+        for vehicle in session.scalars(select(Vehicle).where(Vehicle.id.in_(
+                select(RegistryKey.vehicle_id).where(_key_in(session, sorted(all_keys)))))):
+            for key in deletion_keys(vehicle.plate_norm):
+                by_key.setdefault(key, []).append(vehicle)
     results = []
     for q, keys in zip(queries, keys_of):
         seen: dict[int, Vehicle] = {}
@@ -107,6 +107,14 @@ def lookup_many(session: Session, queries: Sequence[LookupQuery], threshold: flo
                 seen[v.id] = v
         results.append(_decide(q, _rank(q, seen.values()), threshold, manual))
     return results
+
+
+def _key_in(session: Session, keys: list[str]) -> ColumnElement[bool]:
+    """``key = ANY(:keys)`` on PostgreSQL: one array parameter, so the statement text is the same
+    for every batch (an IN list of hundreds of parameters is re-parsed by psycopg each time)."""
+    if session.get_bind().dialect.name == "postgresql":
+        return RegistryKey.key == any_(bindparam("keys", keys, type_=ARRAY(String)))
+    return RegistryKey.key.in_(keys)
 
 
 def lookup(session: Session, plate_norm: str | None, region: str | None, confidence: float | None,

@@ -166,7 +166,9 @@ class Violation(Base):
 
 
 class Evidence(Base):
-    """One image of a violation; the bytes live in the evidence store under ``sha256``."""
+    """One image of a violation. Its bytes are ``size`` bytes at ``file_offset`` in the evidence
+    store's file ``file_sha256``: the violation's bundle (all its images, one file) since
+    revision 0003, the image's own file (offset 0) before. Missing images: ``"0" * 64``."""
 
     __tablename__ = "evidence"
     __table_args__ = (UniqueConstraint("violation_id", "position", name="uq_evidence_position"),)
@@ -177,7 +179,9 @@ class Evidence(Base):
     kind: Mapped[str] = mapped_column(String(16))  # evidence | plate | crop
     name: Mapped[str] = mapped_column(String(200))
     role: Mapped[str | None] = mapped_column(String(32), nullable=True)
-    sha256: Mapped[str] = mapped_column(String(64), index=True)  # of the bytes received
+    sha256: Mapped[str] = mapped_column(String(64))  # of the bytes received
+    file_sha256: Mapped[str] = mapped_column(String(64), index=True)
+    file_offset: Mapped[int] = mapped_column(Integer, default=0)
     declared_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
     content_type: Mapped[str] = mapped_column(String(64))
     size: Mapped[int] = mapped_column(Integer)

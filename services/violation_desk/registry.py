@@ -12,14 +12,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
-from sqlalchemy import select, tuple_
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from . import audit
 from .desk import Desk
 from .models import RegistryKey, User, Vehicle
 from .plates import deletion_keys, normalise_plate
-from .sql import insert_returning
+from .sql import insert_rows
 
 COLUMNS = ("plate", "region", "make", "model", "colour", "vehicle_class", "owner_name", "owner_address")
 REQUIRED = ("plate", "region", "owner_name")
@@ -129,9 +129,9 @@ _FIELDS = ("plate", "make", "model", "colour", "vehicle_class", "owner_name", "o
 
 def _upsert(session: Session, rows: list[dict[str, str]], report: ImportReport) -> None:
     now = time.time()
-    keys = [(r["plate_norm"], r["region"]) for r in rows]
+    # by plate only (its index; PostgreSQL scans the whole table for a (plate, region) IN list)
     existing = {(v.plate_norm, v.region): v for v in session.scalars(
-        select(Vehicle).where(tuple_(Vehicle.plate_norm, Vehicle.region).in_(keys)))}
+        select(Vehicle).where(Vehicle.plate_norm.in_({r["plate_norm"] for r in rows})))}
     new = []
     for r in rows:
         v = existing.get((r["plate_norm"], r["region"]))
@@ -149,8 +149,8 @@ def _upsert(session: Session, rows: list[dict[str, str]], report: ImportReport) 
         return
     values = [dict(plate_norm=r["plate_norm"], region=r["region"], updated_at=now, **{k: r[k] for k in _FIELDS})
               for r in new]
-    ids = insert_returning(session, Vehicle.__table__, values, ["id", "plate_norm"])
-    session.execute(RegistryKey.__table__.insert(), [
+    ids = insert_rows(session, Vehicle.__table__, values, ["id", "plate_norm"])
+    insert_rows(session, RegistryKey.__table__, [
         {"key": k, "vehicle_id": vid} for vid, norm in ids for k in deletion_keys(norm)])
     report.inserted += len(ids)
 

@@ -6,6 +6,7 @@ import time
 from dataclasses import dataclass
 
 from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
 
 from . import audit
 from .desk import Desk
@@ -33,19 +34,26 @@ def purge_rejected(desk: Desk, days: int, now: float | None = None) -> PurgeRepo
             if not rows:
                 break
             ids = [r.id for r in rows]
-            hashes = set(s.scalars(select(Evidence.sha256).where(Evidence.violation_id.in_(ids))))
+            files = set(s.scalars(select(Evidence.file_sha256).where(Evidence.violation_id.in_(ids))))
             s.execute(delete(Violation).where(Violation.id.in_(ids)))  # evidence rows cascade
-            still_used = set(s.scalars(select(Evidence.sha256).where(Evidence.sha256.in_(hashes)))) if hashes else set()
-            orphaned = hashes - still_used
+            still_used = _referenced(s, files)
+            orphaned = files - still_used
             for r in rows:
                 audit.record(s, None, "violation.purge", "violation", r.id, {"event_id": r.event_id}, None)
             report.violations += len(ids)
         # files go only after the rows that named them are gone for good, and only if no
         # violation ingested meanwhile names the same bytes
         with desk.session() as s:
-            still = set(s.scalars(select(Evidence.sha256).where(Evidence.sha256.in_(orphaned)))) if orphaned else set()
+            still = _referenced(s, orphaned)
         for h in orphaned - still:
             if desk.store.exists(h):
                 desk.store.delete(h)
                 report.files += 1
     return report
+
+
+def _referenced(session: Session, files: set[str]) -> set[str]:
+    """Those of ``files`` that some evidence row still names."""
+    if not files:
+        return set()
+    return set(session.scalars(select(Evidence.file_sha256).where(Evidence.file_sha256.in_(files))))

@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import func, select
 
 from stopline.shared.bus import RetryLater
+from stopline.shared.messages import sha256_hex
 from stopline.services.violation_desk.cameras import add_camera
 from stopline.services.violation_desk.desk import Desk
 from stopline.services.violation_desk.ingest import ingest, ingest_batch
@@ -80,12 +81,29 @@ def test_batch_stores_each_event_once_and_reports_duplicates(desk):
     assert [o.status for o in outcomes].count("duplicate") == 3
     with desk.session() as s:
         assert s.scalar(select(func.count()).select_from(Violation)) == 20
-    # evidence bytes are on disk under their SHA-256
+    # one file per violation (its bundle, named by its SHA-256); each image at its offset in it
     result, blobs = items[0]
-    for data in blobs.values():
-        from stopline.shared.messages import sha256_hex
+    v = _violation(desk, result.candidate.event_id)
+    assert len({e.file_sha256 for e in v.evidence}) == 1
+    bundle = desk.store.get(v.evidence[0].file_sha256)
+    assert sha256_hex(bundle) == v.evidence[0].file_sha256 and len(bundle) == sum(map(len, blobs.values()))
+    for e in v.evidence:
+        assert desk.store.read(e.file_sha256, e.file_offset, e.size) == blobs[e.name]
+        assert sha256_hex(blobs[e.name]) == e.sha256
 
-        assert desk.store.get(sha256_hex(data)) == data
+
+def test_missing_image_is_recorded_and_the_others_are_kept(desk):
+    result, blobs = make_result()
+    gone = result.candidate.evidence[1].name
+    del blobs[gone]
+    assert ingest(desk, result, blobs).integrity == "tampered"
+    v = _violation(desk, result.candidate.event_id)
+    for e in v.evidence:
+        if e.name == gone:
+            assert not e.intact and e.size == 0 and not desk.store.exists(e.file_sha256)
+        else:
+            assert desk.store.read(e.file_sha256, e.file_offset, e.size) == blobs[e.name]
+    assert f"{gone} (missing)" in v.integrity_detail
 
 
 def test_exact_plate_with_high_confidence_assigns_the_owner(desk, registry):
@@ -160,7 +178,8 @@ def test_image_that_does_not_match_its_sha256_is_flagged_not_dropped(desk):
     v = _violation(desk, result.candidate.event_id)
     broken = [e for e in v.evidence if not e.intact]
     assert [e.name for e in broken] == [name]
-    assert desk.store.get(broken[0].sha256) == blobs[name]  # what arrived is kept, as it arrived
+    e = broken[0]
+    assert desk.store.read(e.file_sha256, e.file_offset, e.size) == blobs[name]  # kept as it arrived
     assert name in v.integrity_detail
 
 

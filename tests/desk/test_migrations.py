@@ -1,46 +1,73 @@
-"""Migrations: an empty database upgrades to head; the previous revision upgrades with its data;
+"""Migrations: an empty database upgrades to head; earlier revisions upgrade with their data;
 the models match what the migrations create."""
 
 from __future__ import annotations
 
-from sqlalchemy import inspect, text
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import Engine, inspect, text
 
 from stopline.services.violation_desk import db
 from stopline.services.violation_desk.models import Base
 
 
-def test_empty_database_upgrades_to_head(empty_db_url):
+@pytest.fixture()
+def engine(empty_db_url) -> Iterator[Engine]:
+    """An engine on an empty database."""
     engine = db.make_engine(empty_db_url)
-    try:
-        assert db.current_revision(engine) is None
-        db.upgrade(engine)
-        assert db.current_revision(engine) == db.head_revision()
-        db.upgrade(engine)  # running it again on every start is harmless
-        tables = set(inspect(engine).get_table_names())
-        assert set(Base.metadata.tables) <= tables
-    finally:
-        engine.dispose()
+    yield engine
+    engine.dispose()
 
 
-def test_previous_revision_upgrades_with_its_data(empty_db_url):
-    engine = db.make_engine(empty_db_url)
-    try:
-        db.upgrade(engine, "0001")
-        with engine.begin() as conn:
-            conn.execute(text("INSERT INTO cameras (id, name, created_at) VALUES ('cam1', 'North', 1.0)"))
-            conn.execute(text(
-                "INSERT INTO users (username, password_hash, role, active, session_version, created_at) "
-                "VALUES ('ann', 'x', 'admin', true, 1, 1.0)"))
-        assert "api_tokens" not in inspect(engine).get_table_names()
-        db.upgrade(engine)
-        assert db.current_revision(engine) == db.head_revision()
-        with engine.connect() as conn:
-            assert conn.execute(text("SELECT name FROM cameras WHERE id = 'cam1'")).scalar() == "North"
-            assert conn.execute(text("SELECT count(*) FROM api_tokens")).scalar() == 0
-        db.downgrade(engine, "0001")
-        assert "api_tokens" not in inspect(engine).get_table_names()
-    finally:
-        engine.dispose()
+def _add_camera(engine: Engine, revision: str, name: str = "North") -> None:
+    db.upgrade(engine, revision)
+    with engine.begin() as conn:
+        conn.execute(text(f"INSERT INTO cameras (id, name, created_at) VALUES ('cam1', '{name}', 1.0)"))
+
+
+def test_empty_database_upgrades_to_head(engine):
+    assert db.current_revision(engine) is None
+    db.upgrade(engine)
+    assert db.current_revision(engine) == db.head_revision()
+    db.upgrade(engine)  # running it again on every start is harmless
+    tables = set(inspect(engine).get_table_names())
+    assert set(Base.metadata.tables) <= tables
+
+
+def test_previous_revision_upgrades_with_its_data(engine):
+    _add_camera(engine, "0001")
+    with engine.begin() as conn:
+        conn.execute(text(
+            "INSERT INTO users (username, password_hash, role, active, session_version, created_at) "
+            "VALUES ('ann', 'x', 'admin', true, 1, 1.0)"))
+    assert "api_tokens" not in inspect(engine).get_table_names()
+    db.upgrade(engine)
+    assert db.current_revision(engine) == db.head_revision()
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT name FROM cameras WHERE id = 'cam1'")).scalar() == "North"
+        assert conn.execute(text("SELECT count(*) FROM api_tokens")).scalar() == 0
+    db.downgrade(engine, "0001")
+    assert "api_tokens" not in inspect(engine).get_table_names()
+
+
+def test_evidence_stored_before_bundles_keeps_its_own_file(engine):
+    _add_camera(engine, "0002")
+    with engine.begin() as conn:
+        vid = conn.execute(text(
+            "INSERT INTO violations (event_id, site, camera_id, track_id, vehicle_class, crossed_at, detected_at, "
+            "received_at, frame_index, signal_phase, time_into_red_s, plate_corrected, match_kind, clone_flag, "
+            "integrity, integrity_detail, status, message_json) VALUES ('e1', 's', 'cam1', 1, 'car', 1.0, 1.0, "
+            "1.0, 1, 'red', 1.0, false, 'none', false, 'verified', '', 'queued', '{}') RETURNING id")).scalar()
+        conn.execute(text(
+            "INSERT INTO evidence (violation_id, position, kind, name, sha256, content_type, size, intact, "
+            f"meta_json) VALUES ({vid}, 0, 'evidence', 'a.jpg', '{'ab' * 32}', 'image/jpeg', 10, true, '{{}}')"))
+    db.upgrade(engine)
+    with engine.connect() as conn:
+        row = conn.execute(text("SELECT file_sha256, file_offset FROM evidence")).one()
+    assert tuple(row) == ("ab" * 32, 0)
+    db.downgrade(engine, "0002")  # nothing bundled yet: allowed
+    assert "file_sha256" not in {c["name"] for c in inspect(engine).get_columns("evidence")}
 
 
 def test_models_match_migrations(db_url):

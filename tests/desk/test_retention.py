@@ -21,8 +21,8 @@ def test_purge_removes_old_rejected_violations_and_their_files(seeded):
             review.claim(s, vid, rita)
         review.reject(s, ids[0], rita, "not a violation")
         review.approve(s, ids[1], rita)
-        hashes = set(s.scalars(select(Evidence.sha256).where(Evidence.violation_id == ids[0])))
-    assert all(seeded.store.exists(h) for h in hashes)
+        hashes = set(s.scalars(select(Evidence.file_sha256).where(Evidence.violation_id == ids[0])))
+    assert len(hashes) == 1 and all(seeded.store.exists(h) for h in hashes)  # the violation's bundle
 
     assert purge_rejected(seeded, days=30).violations == 0  # decided just now: kept
     report = purge_rejected(seeded, days=30, now=time.time() + 31 * 86400)

@@ -254,10 +254,11 @@ def assign_owner(violation_id: int, body: AssignBody, p: Principal = Depends(pri
 def evidence(evidence_id: int, p: Principal = Depends(principal)) -> Response:
     with p.desk.session() as s:
         ev = s.get(Evidence, evidence_id)
-        if ev is None or not p.desk.store.exists(ev.sha256):
+        if ev is None or not p.desk.store.exists(ev.file_sha256):
             raise HTTPException(404, "no such evidence")
         media = ev.content_type if ev.content_type in ("image/jpeg", "image/png") else "application/octet-stream"
-        return Response(p.desk.store.get(ev.sha256), media_type=media, headers={"ETag": ev.sha256})
+        return Response(p.desk.store.read(ev.file_sha256, ev.file_offset, ev.size), media_type=media,
+                        headers={"ETag": ev.sha256})
 
 
 @router.get("/export/approved", responses={200: {"content": {"text/csv": {}, "application/json": {}}}})

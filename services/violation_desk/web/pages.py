@@ -9,7 +9,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Form, Request, UploadFile
-from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response, StreamingResponse
+from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 from sqlalchemy import Integer, func, select
 from sqlalchemy.orm import Session, selectinload
 
@@ -286,16 +286,16 @@ def assign_action(request: Request, violation_id: int, csrf_token: str = Form(""
 
 @router.get("/evidence/{evidence_id}")
 def evidence_file(request: Request, evidence_id: int) -> Response:
-    """Evidence bytes by database id: the file path comes from the stored SHA-256, never the client."""
+    """Evidence bytes by database id: the file and byte range come from the row, never the client."""
     desk = _desk(request)
     with desk.session() as s:
         session_user(request, s)
         ev = s.get(Evidence, evidence_id)
-        if ev is None or not desk.store.exists(ev.sha256):
+        if ev is None or not desk.store.exists(ev.file_sha256):
             return Response("no such evidence", status_code=404, media_type="text/plain")
         media = ev.content_type if ev.content_type in ("image/jpeg", "image/png") else "application/octet-stream"
-        return FileResponse(desk.store.path(ev.sha256), media_type=media,
-                            headers={"Cache-Control": "private, max-age=86400", "ETag": ev.sha256})
+        return Response(desk.store.read(ev.file_sha256, ev.file_offset, ev.size), media_type=media,
+                        headers={"Cache-Control": "private, max-age=86400", "ETag": ev.sha256})
 
 
 # ---------------------------------------------------------------------------------------- audit, cameras
