@@ -22,8 +22,7 @@ import os
 import time
 from pathlib import Path
 
-VEHICLE_COCO = [2, 3, 5, 7]  # car, motorcycle, bus, truck
-NAMES = {2: "car", 3: "motorcycle", 5: "bus", 7: "truck"}
+NAMES = {2: "car", 3: "motorcycle", 5: "bus", 7: "truck"}  # COCO ids of the vehicle classes
 
 
 def _frames(video: str, n: int):
@@ -43,16 +42,19 @@ def ultra(args) -> dict:
 
     torch.set_num_threads(args.threads)
     model = YOLO(args.model)
+    # vehicle classes by name: COCO weights keep car/motorcycle/bus/truck, stopline's keep all
+    names = {int(k): str(v) for k, v in model.names.items()}
+    classes = [k for k, v in names.items() if v in set(NAMES.values())]
+    opts = dict(persist=True, classes=classes, conf=args.conf, imgsz=args.imgsz, device="cpu", verbose=False,
+                tracker="bytetrack.yaml")
     dets = []
     frames = list(_frames(args.video, args.frames))
-    model.track(frames[0], persist=True, classes=VEHICLE_COCO, conf=args.conf, imgsz=640, device="cpu",
-                verbose=False, tracker="bytetrack.yaml")  # warm-up
+    model.track(frames[0], **opts)  # warm-up
     t0, c0 = time.perf_counter(), time.process_time()
     for f in frames:
-        r = model.track(f, persist=True, classes=VEHICLE_COCO, conf=args.conf, imgsz=640, device="cpu",
-                        verbose=False, tracker="bytetrack.yaml")[0]
+        r = model.track(f, **opts)[0]
         b = r.boxes
-        dets.append([[*map(float, xy), NAMES.get(int(c), str(int(c))), float(s)]
+        dets.append([[*map(float, xy), names[int(c)], float(s)]
                      for xy, c, s in zip(b.xyxy.tolist(), b.cls.tolist(), b.conf.tolist())])
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0
     return {"side": "ultralytics model.track (FP32 PyTorch)", "frames": len(frames), "fps": len(frames) / wall,
@@ -117,6 +119,7 @@ def main() -> int:
         p.add_argument("--frames", type=int, default=300)
         p.add_argument("--conf", type=float, default=0.35)
         p.add_argument("--threads", type=int, default=2)
+        p.add_argument("--imgsz", type=int, default=256, help="ultralytics' input size (the ONNX export's)")
         p.add_argument("--coco-names", action="store_true", help="model has no names metadata: use COCO order")
         p.add_argument("--json", type=Path, required=True)
     c = sub.add_parser("compare")
