@@ -41,7 +41,6 @@ _SYNCFS = _load_syncfs()
 class EvidenceStore:
     def __init__(self, root: str | Path, durable: bool = True):
         self.root = Path(root)
-        self._root = str(self.root)
         self.durable = durable
         self._dirs: set[str] = set()
 
@@ -51,7 +50,7 @@ class EvidenceStore:
     def _file(self, sha256: str) -> str:
         if not _HEX64.match(sha256):
             raise ValueError(f"not a SHA-256 digest: {sha256!r}")
-        return os.path.join(self._root, sha256[:2], sha256)
+        return os.path.join(self.root, sha256[:2], sha256)
 
     def put(self, data: bytes) -> str:
         return self.put_many([data])[0]

@@ -66,6 +66,10 @@ class MjpegServer:
         finally:
             conn.close()
 
+    def frame(self, n: int) -> bytes | None:
+        """JPEG of frame ``n`` (numbered across connections); None when there are no more."""
+        return frame_jpeg(n)
+
     def _stream(self, conn: socket.socket) -> None:
         conn.settimeout(2)
         conn.recv(4096)  # the request
@@ -76,9 +80,11 @@ class MjpegServer:
                 if self.stall_s:
                     self._stop.wait(self.stall_s)
                 return
-            data = frame_jpeg(self.sent)
+            data = self.frame(self.sent)
+            if data is None:  # the camera has nothing more to send
+                return
             if self.corrupt_every and self.sent % self.corrupt_every == self.corrupt_every - 1:
-                data = data[: len(data) // 3]
+                data = data[: len(data) // 3]  # truncated mid-scan
                 self.corrupted += 1
             conn.sendall(b"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: %d\r\n\r\n" % len(data)
                          + data + b"\r\n")

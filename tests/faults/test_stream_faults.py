@@ -30,7 +30,7 @@ class SceneStream(MjpegServer):
     """The scene's video as a live MJPEG camera: real-time, dropping, with corrupt frames."""
 
     def __init__(self, video, fps: float):
-        super().__init__(fps=fps, frames_per_connection=DROP_EVERY)
+        super().__init__(fps=fps, frames_per_connection=DROP_EVERY, corrupt_every=CORRUPT_EVERY)
         cap = cv2.VideoCapture(str(video))
         self.jpegs = []
         while True:
@@ -39,27 +39,13 @@ class SceneStream(MjpegServer):
                 break
             self.jpegs.append(cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, 90])[1].tobytes())
         cap.release()
-        self.corrupted = 0
 
     @property
     def done(self) -> bool:
         return self.sent >= len(self.jpegs)
 
-    def _stream(self, conn) -> None:
-        conn.settimeout(2)
-        conn.recv(4096)
-        conn.sendall(b"HTTP/1.0 200 OK\r\nContent-Type: multipart/x-mixed-replace; boundary=frame\r\n\r\n")
-        n = 0
-        while not self._stop.is_set() and not self.done and n < DROP_EVERY:
-            data = self.jpegs[self.sent]
-            if self.sent % CORRUPT_EVERY == CORRUPT_EVERY - 1:
-                data = data[: len(data) // 3]  # truncated mid-scan
-                self.corrupted += 1
-            conn.sendall(b"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: %d\r\n\r\n" % len(data)
-                         + data + b"\r\n")
-            n += 1
-            self.sent += 1
-            time.sleep(1.0 / self.fps)
+    def frame(self, n: int) -> bytes | None:
+        return self.jpegs[n] if n < len(self.jpegs) else None
 
 
 def test_detector_service_rides_out_a_dropping_stream_with_corrupt_frames(scene, mosquitto, tmp_path):
