@@ -58,6 +58,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    # recent alembic logs one INFO line per built-in plugin on every migration
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
     if not getattr(args, "func", None):
         parser.print_help()
         return 1

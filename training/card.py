@@ -88,7 +88,7 @@ LICENCE_DETECTOR = (
 
 WHAT = {
     "vehicle": ("Vehicle detector (YOLOv8n) for the edge", "full camera frames",
-                "vehicles", "car, van, truck, bus, motorcycle (van maps to stopline's `car`)"),
+                "vehicles", "car, truck, bus, motorcycle (vans and SUVs are labelled `car`)"),
     "plate": ("Licence-plate detector (YOLOv8n) for the plate finder/reader", "the region around one vehicle "
               "(its box grown 10 % a side and 15 % up and down: `stopline.shared.imaging.plate_roi`)",
               "plate-crops", "plate"),
@@ -106,7 +106,7 @@ def write_detector_card(kind: str, rows: list[dict[str, Any]], out_dir: Path, *,
                         split: str = "test", runs_dir: Path | None = None) -> Path:
     """``KIND.md`` (card), ``KIND.metrics.json`` and ``KIND.png`` in ``out_dir``."""
     from .dataset import summarise
-    from .train import RECIPES
+    from .train import RECIPES, training_stages
 
     title, input_desc, task, classes = WHAT[kind]
     summary = summarise(data_root)
@@ -130,7 +130,8 @@ def write_detector_card(kind: str, rows: list[dict[str, Any]], out_dir: Path, *,
     recipe_lines = "\n".join(f"| {k} | {v} |" for k, v in recipe.items())
     ratio_lines = "\n".join(f"| {n} | {v['latency_vs_fp32']:.2f}x | {v['size_vs_fp32']:.2f}x | "
                             f"{v['mAP50_drop_points']:.2f} |" for n, v in ratios.items())
-    minutes = (train_info or {}).get("train_minutes")
+    stages = training_stages(train_info)
+    data_spec = summary.spec or {}
     text = f"""# {title}
 
 Input: {input_desc}, letterboxed to {recipe.get('imgsz')}x{recipe.get('imgsz')}, RGB 0..1, batch 1.
@@ -144,12 +145,11 @@ Synthetic intersection (`stopline models dataset`, wrapping `stopline sim --expo
 short scenes with varying seed, lighting (day, dusk, night), lane count (2-4), plate region (US, EU)
 and JPEG quality; a scene's frames all go to one split.
 Images per split ({task}): {summary.images.get(task)}; labelled boxes: {summary.labels.get(task)}.
+{f"Built with `{data_spec['command']}`." if data_spec.get("command") else ""}
 
 ## Recipe
 
-From scratch (`{recipe.get('arch')}`, random initialisation, nothing downloaded), ultralytics,
-on {(train_info or {}).get('device', 'cpu')}{f', {minutes} min' if minutes else ''}:
-`stopline models train {kind}`.
+{_stages_text(kind, stages, recipe)}
 
 | setting | value |
 | --- | --- |
@@ -190,11 +190,29 @@ need fine-tuning on real data (`stopline models train {kind} --weights {kind}.pt
     return card
 
 
+def _stages_text(kind: str, stages: list[dict[str, Any]], recipe: dict[str, Any]) -> str:
+    """One line per training stage: from scratch, then each fine-tuning (ultralytics, nothing downloaded)."""
+    if not stages:
+        return (f"From scratch (`{recipe.get('arch')}`, random initialisation, nothing downloaded): "
+                f"`stopline models train {kind}`.")
+    lines = []
+    for i, st in enumerate(stages, 1):
+        how = (f"fine-tuned from `{st['fine_tuned_from']}`" if st.get("fine_tuned_from")
+               else f"from scratch (`{st.get('recipe', {}).get('arch')}`, random initialisation, nothing downloaded)")
+        hours = st.get("recipe", {}).get("hours")
+        budget = f", budget {hours} h" if hours else ""
+        note = f" ({st['note']})" if st.get("note") else ""
+        lines.append(f"{i}. {how}, {st.get('train_minutes')} min on {st.get('device', 'cpu')}, "
+                     f"data `{st.get('data')}`{budget}{note}.")
+    return ("Ultralytics, in stages (the settings below are the last stage's; "
+            f"`stopline models train {kind} [--weights PREVIOUS.pt] --hours H`):\n\n" + "\n".join(lines))
+
+
 def _prune_summary(info: dict[str, Any] | None) -> dict[str, Any] | None:
     if not info:
         return None
     return {k: info[k] for k in ("ratio", "params_before", "params_after", "frames", "fine_tune_epochs",
-                                 "fine_tune_minutes") if k in info}
+                                 "fine_tune_minutes", "fine_tune_fraction") if k in info}
 
 
 def _prune_text(info: dict[str, Any] | None) -> str:
@@ -207,7 +225,8 @@ def _prune_text(info: dict[str, Any] | None) -> str:
             f"in {len(layers)} prunable layers {never} of {total} channels never fired (<1 % of positions); "
             f"{int(100 * info['ratio'])} % of each layer's channels removed (real removal, not zeroing), "
             f"parameters {info['params_before']:,} -> {info['params_after']:,}, then "
-            f"{info.get('fine_tune_epochs')} fine-tuning epochs.")
+            f"{info.get('fine_tune_epochs')} fine-tuning epochs ({info.get('fine_tune_minutes')} min) on "
+            f"{int(100 * info.get('fine_tune_fraction', 1.0))} % of the training images.")
 
 
 OCR_COLUMNS = [("variant", "recogniser"), ("exact_match", "exact match"), ("char_accuracy", "char accuracy"),

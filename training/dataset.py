@@ -10,6 +10,7 @@ plate boxes moved into crop coordinates. A tighter region than a whole-scene pas
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,11 +29,15 @@ SPLITS = ("train", "val", "test")
 MIN_VEHICLE_W = 48  # px: smaller vehicles' plates are unreadable anyway
 
 
+SPEC_FILE = "dataset.json"  # how the export was made (frames, seed, size): cited by the model cards
+
+
 @dataclass
 class DatasetSummary:
     root: Path
     images: dict[str, dict[str, int]]
     labels: dict[str, int]
+    spec: dict[str, object] | None = None
 
 
 def read_yolo(label: Path, w: int, h: int) -> np.ndarray:
@@ -117,6 +122,9 @@ def build_datasets(root: Path, frames: int, seed: int = 0, size: tuple[int, int]
         raise ToolchainError("--frames must be at least 30 (train, val and test need whole scenes)")
     if not (root / "vehicles" / "data.yaml").is_file():
         export_yolo(root, frames, seed=seed, size=size)
+        spec = {"frames": frames, "seed": seed, "size": f"{size[0]}x{size[1]}",
+                "command": f"stopline models dataset --frames {frames} --seed {seed} --size {size[0]}x{size[1]}"}
+        (root / SPEC_FILE).write_text(json.dumps(spec, indent=2) + "\n")
     else:
         log.info("%s already holds an export; deriving only", root)
     crops = derive_plate_crops(root, root / "plate-crops")
@@ -131,7 +139,11 @@ def summarise(root: Path, crops: dict[str, int] | None = None) -> DatasetSummary
         images[task] = {s: len(list((root / task / "images" / s).glob("*.jpg"))) for s in SPLITS}
         labels[task] = sum(len([ln for ln in f.read_text().splitlines() if ln.strip()])
                            for f in (root / task / "labels").rglob("*.txt"))
-    return DatasetSummary(root, images, labels)
+    try:
+        spec = json.loads((root / SPEC_FILE).read_text())
+    except (OSError, ValueError):
+        spec = None
+    return DatasetSummary(root, images, labels, spec)
 
 
 DATA_YAML = {"vehicle": "vehicles/data.yaml", "plate": "plate-crops/data.yaml"}

@@ -197,8 +197,9 @@ def prune_model(weights: Path, frames: list[Path], ratio: float, imgsz: int = 32
 
 
 def fine_tune(yolo, data_yaml: Path, out_dir: Path, epochs: int, imgsz: int, name: str = "pruned",
-              threads: int | None = None, hours: float | None = None, fraction: float = 1.0) -> Path:
-    """Fine-tune the pruned network itself (ultralytics would otherwise rebuild it from YAML)."""
+              threads: int | None = None, hours: float | None = None, fraction: float = 1.0) -> tuple[Path, int]:
+    """Fine-tune the pruned network itself (ultralytics would otherwise rebuild it from YAML).
+    Returns the weights and the epochs run (with ``hours``, ultralytics fits them to the budget)."""
     from ultralytics.models.yolo.detect import DetectionTrainer
 
     from .env import device, torch_threads
@@ -230,7 +231,7 @@ def fine_tune(yolo, data_yaml: Path, out_dir: Path, epochs: int, imgsz: int, nam
     import shutil
 
     shutil.copy2(src, dst)
-    return dst
+    return dst, int(trainer.epochs)
 
 
 def write_report(report: dict[str, object], path: Path) -> None:

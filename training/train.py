@@ -6,6 +6,7 @@ when one is present. From scratch means the model YAML with random weights: noth
 
 from __future__ import annotations
 
+import json
 import logging
 import shutil
 import time
@@ -126,8 +127,25 @@ def train(kind: str, data_yaml: Path, out_dir: Path, *, weights: Path | None = N
     dst = out_dir / f"{kind}.pt"
     shutil.copy2(src, dst)
     info = {"recipe": asdict(r), "device": dev, "train_minutes": round(minutes, 1),
-            "fine_tuned_from": str(weights) if weights else None, "data": str(data_yaml)}
-    import json
-
+            "fine_tuned_from": str(weights) if weights else None, "data": str(data_yaml),
+            "parent": _training_record(weights) if weights else None}
     (out_dir / f"{kind}.train.json").write_text(json.dumps(info, indent=2))
     return dst
+
+
+def _training_record(weights: Path) -> dict | None:
+    """The ``KIND.train.json`` written beside fine-tuned-from weights, so a card can tell the whole
+    lineage (from scratch, then each fine-tuning stage)."""
+    try:
+        return json.loads(weights.with_suffix(".train.json").read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def training_stages(info: dict | None) -> list[dict]:
+    """A training record and its parents, oldest first."""
+    stages: list[dict] = []
+    while info:
+        stages.insert(0, info)
+        info = info.get("parent")
+    return stages

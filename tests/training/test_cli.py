@@ -62,7 +62,7 @@ def test_evaluate_writes_card_metrics_and_plot(tmp_path):
     from stopline.sim import export_yolo
 
     data = tmp_path / "data"
-    export_yolo(data, 60, seed=4242)  # one scene: its 60 frames land in train; use them as the test split
+    export_yolo(data, 20, seed=4242)  # one scene: its 20 frames land in train; use them as the test split
     (data / "vehicles" / "images" / "test").rmdir()
     (data / "vehicles" / "images" / "train").rename(data / "vehicles" / "images" / "test")
     (data / "vehicles" / "labels" / "test").rmdir()
@@ -75,7 +75,7 @@ def test_evaluate_writes_card_metrics_and_plot(tmp_path):
 
     m = json.loads((cards / "vehicle.metrics.json").read_text())
     row = m["variants"][0]
-    assert row["variant"] == "int8" and row["images"] == 60 and 0.0 <= row["mAP50"] <= 1.0
+    assert row["variant"] == "int8" and row["images"] == 20 and 0.0 <= row["mAP50"] <= 1.0
     assert row["latency_ms"] > 0 and row["size_bytes"] == model.stat().st_size
     assert (cards / "vehicle.png").stat().st_size > 1000
     assert "| int8 |" in (cards / "vehicle.md").read_text()
