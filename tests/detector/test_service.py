@@ -41,10 +41,13 @@ def clip(tmp_path_factory):
 
 
 def site(broker, tmp_path, cam, **detector) -> SiteConfig:
+    # the drawn "cars" are plain boxes, not vehicles a trained detector should see: these tests are
+    # about the service (outbox, signing, controller topic), so they run the motion backend; the
+    # YOLO backend's service path is covered on simulator scenes (tests/e2e, tests/detector/test_synthetic.py)
     return SiteConfig.model_validate({
         "site": "t", "mqtt": {"host": broker.host, "port": broker.port, "reconnect_max_s": 1.0},
         "cameras": [cam.model_dump()], "state_dir": str(tmp_path),
-        "services": {"vehicle_detector": {"realtime": False, **detector}}})
+        "services": {"vehicle_detector": {"realtime": False, "backend": "motion", **detector}}})
 
 
 class Collector:
