@@ -6,6 +6,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from .jsonfile import read_json
+
 DETECTOR_COLUMNS = [("variant", "variant"), ("mAP50", "mAP50"), ("mAP50-95", "mAP50-95"),
                     ("precision", "P"), ("recall", "R"), ("latency_ms", "latency ms (median)"),
                     ("threads", "threads"), ("size_mb", "size MB")]
@@ -95,13 +97,6 @@ WHAT = {
 }
 
 
-def _load_json(p: Path) -> dict[str, Any] | None:
-    try:
-        return json.loads(p.read_text())
-    except (OSError, ValueError):
-        return None
-
-
 def write_detector_card(kind: str, rows: list[dict[str, Any]], out_dir: Path, *, data_root: Path,
                         split: str = "test", runs_dir: Path | None = None) -> Path:
     """``KIND.md`` (card), ``KIND.metrics.json`` and ``KIND.png`` in ``out_dir``."""
@@ -110,8 +105,8 @@ def write_detector_card(kind: str, rows: list[dict[str, Any]], out_dir: Path, *,
 
     title, input_desc, task, classes = WHAT[kind]
     summary = summarise(data_root)
-    train_info = _load_json(runs_dir / f"{kind}.train.json") if runs_dir else None
-    prune_info = _load_json(runs_dir / f"{kind}-pruned.json") if runs_dir else None
+    train_info = read_json(runs_dir / f"{kind}.train.json") if runs_dir else None
+    prune_info = read_json(runs_dir / f"{kind}-pruned.json") if runs_dir else None
     recipe = (train_info or {}).get("recipe") or RECIPES[kind].__dict__
     plot = plot_variants(rows, out_dir / f"{kind}.png", f"{kind} detector: FP32 vs pruned vs INT8 "
                          f"(synthetic {split} split)")

@@ -22,6 +22,7 @@ import yaml
 from stopline.shared.imaging import plate_roi
 
 from .env import ToolchainError
+from .jsonfile import read_json
 
 log = logging.getLogger(__name__)
 
@@ -139,11 +140,7 @@ def summarise(root: Path, crops: dict[str, int] | None = None) -> DatasetSummary
         images[task] = {s: len(list((root / task / "images" / s).glob("*.jpg"))) for s in SPLITS}
         labels[task] = sum(len([ln for ln in f.read_text().splitlines() if ln.strip()])
                            for f in (root / task / "labels").rglob("*.txt"))
-    try:
-        spec = json.loads((root / SPEC_FILE).read_text())
-    except (OSError, ValueError):
-        spec = None
-    return DatasetSummary(root, images, labels, spec)
+    return DatasetSummary(root, images, labels, read_json(root / SPEC_FILE))
 
 
 DATA_YAML = {"vehicle": "vehicles/data.yaml", "plate": "plate-crops/data.yaml"}

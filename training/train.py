@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from .env import ToolchainError, device, torch_threads, ultralytics
+from .jsonfile import read_json
 
 log = logging.getLogger(__name__)
 
@@ -128,18 +129,10 @@ def train(kind: str, data_yaml: Path, out_dir: Path, *, weights: Path | None = N
     shutil.copy2(src, dst)
     info = {"recipe": asdict(r), "device": dev, "train_minutes": round(minutes, 1),
             "fine_tuned_from": str(weights) if weights else None, "data": str(data_yaml),
-            "parent": _training_record(weights) if weights else None}
+            # the record beside the weights fine-tuned from: the card tells the whole lineage
+            "parent": read_json(weights.with_suffix(".train.json")) if weights else None}
     (out_dir / f"{kind}.train.json").write_text(json.dumps(info, indent=2))
     return dst
-
-
-def _training_record(weights: Path) -> dict | None:
-    """The ``KIND.train.json`` written beside fine-tuned-from weights, so a card can tell the whole
-    lineage (from scratch, then each fine-tuning stage)."""
-    try:
-        return json.loads(weights.with_suffix(".train.json").read_text())
-    except (OSError, ValueError):
-        return None
 
 
 def training_stages(info: dict | None) -> list[dict]:
