@@ -20,6 +20,7 @@ import platform
 import sys
 from pathlib import Path
 
+from stopline.training.card import breakdown_text
 from stopline.training.dataset import class_names, data_yaml
 from stopline.training.evaluate import evaluate_variants, split_images
 
@@ -85,6 +86,7 @@ def main() -> int:
             lines.append(f"- INT8/FP32 size {size:.2f}x (target <= 0.3x): {verdict(size <= 0.3)}")
             lines.append(f"- mAP50 drop {drop:+.2f} points (target <= 1.0): {verdict(drop <= 1.0)}")
         lines.append(f"- shipped size {q['size_mb']:.2f} MB (target < 5 MB): {verdict(q['size_bytes'] < 5e6)}")
+        lines.append(f"- INT8 {breakdown_text(q)}")
         lines.append("")
     text = "\n".join(lines) + "\n"
     print(text)

@@ -8,7 +8,7 @@ from typing import Any
 
 from .jsonfile import read_json
 
-DETECTOR_COLUMNS = [("variant", "variant"), ("mAP50", "mAP50"), ("mAP50-95", "mAP50-95"),
+DETECTOR_COLUMNS = [("variant", "variant"), ("input", "input"), ("mAP50", "mAP50"), ("mAP50-95", "mAP50-95"),
                     ("precision", "P"), ("recall", "R"), ("latency_ms", "latency ms (median)"),
                     ("threads", "threads"), ("size_mb", "size MB")]
 
@@ -25,6 +25,18 @@ def markdown_table(rows: list[dict[str, Any]], columns: list[tuple[str, str]]) -
                          else f"{v:.2f}" if isinstance(v, float) else str(v))
         body.append("| " + " | ".join(cells) + " |")
     return "\n".join([head, sep, *body])
+
+
+def breakdown_text(row: dict[str, Any]) -> str:
+    """AP50 per class and per object size (COCO's areas, frame pixels) of one variant's row."""
+    parts = []
+    if row.get("per_class_AP50"):
+        parts.append("AP50 per class: " + ", ".join(f"{k} {v:.2f}" for k, v in row["per_class_AP50"].items()))
+    if row.get("by_size"):
+        parts.append("mAP50 by object size (box area in frame pixels, COCO's ranges: small < 32², "
+                     "medium < 96², large): " + ", ".join(f"{k} {v['mAP50']:.2f} ({v['instances']} objects)"
+                                                        for k, v in row["by_size"].items()))
+    return "; ".join(parts)
 
 
 def plot_variants(rows: list[dict[str, Any]], out: Path, title: str, accuracy_key: str = "mAP50",
@@ -127,9 +139,12 @@ def write_detector_card(kind: str, rows: list[dict[str, Any]], out_dir: Path, *,
                             f"{v['mAP50_drop_points']:.2f} |" for n, v in ratios.items())
     stages = training_stages(train_info)
     data_spec = summary.spec or {}
+    shipped = by.get("int8") or rows[-1]
+    # the shipped file's own input; cards written before it was recorded fall back to the recipe
+    size = shipped.get("input") or f"{recipe.get('imgsz')}x{recipe.get('imgsz')}"
     text = f"""# {title}
 
-Input: {input_desc}, letterboxed to {recipe.get('imgsz')}x{recipe.get('imgsz')}, RGB 0..1, batch 1.
+Input: {input_desc}, letterboxed to {size} (width x height), RGB 0..1, batch 1.
 Classes: {classes}. Shipped file: `{kind}-int8.onnx` (onnxruntime static INT8, QDQ, per-channel
 weights; the head's box/score decoding kept FP32). Runtime: `stopline.shared.vision.yolo`
 (letterbox, YOLOv8 decoding, NMS, class mapping) or `stopline.shared.plates.localise.YoloLocaliser`.
@@ -150,8 +165,7 @@ Images per split ({task}): {summary.images.get(task)}; labelled boxes: {summary.
 | --- | --- |
 {recipe_lines}
 
-Then `stopline models export` (ONNX, opset 17, fixed {recipe.get('imgsz')}x{recipe.get('imgsz')},
-onnxslim), `stopline models quantize --data ... --frames 100` (calibration frames sampled from the train/val splits, MinMax).
+Then `stopline models export --imgsz {size}` (ONNX, opset 17, fixed input, onnxslim), `stopline models quantize --data ... --frames 100` (calibration frames sampled from the train/val splits, MinMax).
 
 ## Metrics ({split} split, onnxruntime CPU, {rows[0].get('threads')} threads)
 
@@ -161,6 +175,8 @@ onnxslim), `stopline models quantize --data ... --frames 100` (calibration frame
 | variant | latency vs FP32 | size vs FP32 | mAP50 drop (points) |
 | --- | --- | --- | --- |
 {ratio_lines}
+
+{shipped['variant']}: {breakdown_text(shipped)}.
 <!-- /metrics -->
 
 ![{kind} variants]({plot.name})

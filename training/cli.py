@@ -48,7 +48,8 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     e = sub.add_parser("export", help="ONNX export: fixed input size, batch 1, simplified")
     e.add_argument("weights", type=Path)
     e.add_argument("--out", type=Path, required=True)
-    e.add_argument("--imgsz", type=int, default=256)
+    e.add_argument("--imgsz", default="256", help="input SIZE or WIDTHxHEIGHT (multiples of 32), e.g. 320x192 "
+                                                   "for 16:9 cameras")
     e.set_defaults(func=cmd_export)
 
     pr = sub.add_parser("prune", help="activation-guided structured pruning + fine-tuning")
@@ -58,7 +59,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     pr.add_argument("--out", type=Path, default=Path("training-runs"))
     pr.add_argument("--ratio", type=float, default=0.3, help="share of channels removed per prunable layer")
     pr.add_argument("--epochs", type=int, default=3, help="fine-tuning epochs")
-    pr.add_argument("--imgsz", type=int, default=256)
+    pr.add_argument("--imgsz", type=int, help="statistics and fine-tuning size (default: the kind's training size)")
     pr.add_argument("--frames", type=int, default=300, help="frames for the activation statistics")
     pr.add_argument("--hours", type=float, help="wall-clock budget for the fine-tuning (overrides --epochs)")
     pr.add_argument("--fraction", type=float, default=1.0, help="share of the training images per epoch")
@@ -144,10 +145,10 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from .export import export_onnx
+    from .export import export_onnx, parse_imgsz
 
     try:
-        out = export_onnx(args.weights, args.out, imgsz=args.imgsz)
+        out = export_onnx(args.weights, args.out, imgsz=parse_imgsz(args.imgsz))
     except ToolchainError as e:
         return _fail(e)
     print(f"onnx: {out} ({out.stat().st_size / 1e6:.2f} MB)")
@@ -158,15 +159,17 @@ def cmd_prune(args: argparse.Namespace) -> int:
     from .dataset import data_yaml
     from .prune import fine_tune, prune_model, write_report
     from .quantize import list_images
+    from .train import RECIPES
 
+    imgsz = args.imgsz or RECIPES[args.kind].imgsz
     try:
         yaml_path = data_yaml(args.data, args.kind)
         root = yaml_path.parent
         frames = list_images(root / "images" / "train") + list_images(root / "images" / "val")
-        yolo, report = prune_model(args.weights, frames, args.ratio, imgsz=args.imgsz, n_frames=args.frames)
+        yolo, report = prune_model(args.weights, frames, args.ratio, imgsz=imgsz, n_frames=args.frames)
         started = time.time()
         name = f"{args.kind}-pruned"
-        out, epochs = fine_tune(yolo, yaml_path, args.out, args.epochs, args.imgsz, name=name, hours=args.hours,
+        out, epochs = fine_tune(yolo, yaml_path, args.out, args.epochs, imgsz, name=name, hours=args.hours,
                                 fraction=args.fraction)
         report["fine_tune_epochs"] = epochs
         report["fine_tune_fraction"] = args.fraction

@@ -32,9 +32,11 @@ class VariantReport:
     latency_p90_ms: float
     size_bytes: int
     threads: int
+    input_size: tuple[int, int]  # (width, height) the model takes
 
     def as_dict(self) -> dict[str, object]:
-        return {"variant": self.name, "file": self.path.name, **self.metrics.as_dict(),
+        return {"variant": self.name, "file": self.path.name, "input": "%dx%d" % self.input_size,
+                **self.metrics.as_dict(),
                 "latency_ms": round(self.latency_ms, 2), "latency_p90_ms": round(self.latency_p90_ms, 2),
                 "threads": self.threads, "size_bytes": self.size_bytes,
                 "size_mb": round(self.size_bytes / 1e6, 3)}
@@ -78,7 +80,7 @@ def accuracy(model: Path, images: list[Path], names: list[str], threads: int = 2
     # vehicle class mapping of YoloOnnx would drop a plate model's only class
     sess = _session(model, threads)
     inp = sess.get_inputs()[0]
-    size = (int(inp.shape[3]), int(inp.shape[2]))
+    size = input_size(sess)
     identity = np.arange(len(names), dtype=np.int32)
     results = []
     for path in images:
@@ -95,6 +97,12 @@ def accuracy(model: Path, images: list[Path], names: list[str], threads: int = 2
         results.append(ImageResult(d.xyxy[order], d.scores[order], d.class_ids[order].astype(np.int64),
                                    t_xyxy, t_cls))
     return evaluate(results, names)
+
+
+def input_size(sess) -> tuple[int, int]:
+    """(width, height) of a session's fixed NCHW image input."""
+    shape = sess.get_inputs()[0].shape
+    return int(shape[3]), int(shape[2])
 
 
 def _session(model: Path, threads: int):
@@ -141,5 +149,5 @@ def evaluate_variants(variants: dict[str, Path], images: list[Path], names: list
             raise ToolchainError(f"{path}: model file not found")
     metrics = {n: accuracy(p, images, names, threads=threads) for n, p in variants.items()}
     lat = latency(list(variants.values()), threads=threads, runs=runs)
-    return [VariantReport(n, p, metrics[n], med, p90, p.stat().st_size, threads)
+    return [VariantReport(n, p, metrics[n], med, p90, p.stat().st_size, threads, input_size(_session(p, 1)))
             for (n, p), (med, p90) in zip(variants.items(), lat)]

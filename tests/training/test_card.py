@@ -13,9 +13,10 @@ pytest.importorskip("matplotlib")
 
 
 def _row(variant: str, map50: float, ms: float, size: int) -> dict:
-    return {"variant": variant, "file": f"vehicle-{variant}.onnx", "mAP50": map50, "mAP50-95": map50 / 2,
+    return {"variant": variant, "file": f"vehicle-{variant}.onnx", "input": "320x192", "mAP50": map50, "mAP50-95": map50 / 2,
             "precision": 0.8, "recall": 0.7, "latency_ms": ms, "latency_p90_ms": ms, "threads": 2,
-            "size_bytes": size, "size_mb": size / 1e6}
+            "size_bytes": size, "size_mb": size / 1e6, "per_class_AP50": {"car": 0.9, "bus": 0.5},
+            "by_size": {"small": {"mAP50": 0.3, "instances": 40}, "large": {"mAP50": 0.97, "instances": 60}}}
 
 
 def test_card_lists_the_dataset_command_and_each_training_stage(tmp_path: Path):
@@ -38,6 +39,10 @@ def test_card_lists_the_dataset_command_and_each_training_stage(tmp_path: Path):
     assert "1. from scratch (`yolov8n-relu.yaml`" in card and "66.2 min" in card
     assert "2. fine-tuned from `runs/vehicle.pt`, 69.0 min" in card and "`new/vehicles/data.yaml`" in card
     assert "| int8 | 0.70x | 0.28x | 1.00 |" in card
+    # the input the shipped file takes (a wide one here), not the square training size
+    assert "letterboxed to 320x192" in card and "--imgsz 320x192" in card
+    assert "int8: AP50 per class: car 0.90, bus 0.50;" in card
+    assert "small 0.30 (40 objects), large 0.97 (60 objects)" in card
     metrics = json.loads((tmp_path / "cards" / "vehicle.metrics.json").read_text())
     assert metrics["training"]["parent"]["train_minutes"] == 66.2
 

@@ -35,6 +35,20 @@ def test_train_without_the_train_extra_names_it(tmp_path):
     assert "stopline[train]" in r.stderr
 
 
+@pytest.mark.parametrize("size", ["300x192", "320x", "0"])
+def test_export_rejects_an_input_size_the_network_cannot_take(tmp_path, size):
+    (tmp_path / "v.pt").write_bytes(b"")
+    r = run("export", str(tmp_path / "v.pt"), "--out", str(tmp_path / "v.onnx"), "--imgsz", size)
+    assert r.returncode == 2 and "--imgsz" in r.stderr and size in r.stderr, r.stderr
+
+
+def test_export_input_sizes():
+    from stopline.training.export import parse_imgsz
+
+    assert parse_imgsz("256") == (256, 256)
+    assert parse_imgsz("320x192") == (320, 192)  # width x height, as frame sizes are written
+
+
 def test_static_quantisation_needs_calibration_frames(tmp_path):
     r = run("quantize", str(tmp_path / "m.onnx"), "--out", str(tmp_path / "q.onnx"))
     assert r.returncode == 2 and "--data" in r.stderr

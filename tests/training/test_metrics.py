@@ -74,3 +74,22 @@ def test_box_iou():
     a = np.array([[0, 0, 10, 10]], np.float32)
     b = np.array([[0, 0, 10, 10], [5, 0, 15, 10], [20, 20, 30, 30]], np.float32)
     assert box_iou(a, b)[0] == pytest.approx([1.0, 1 / 3, 0.0])
+
+
+def test_by_size_scores_each_object_size_on_its_own():
+    large, small = [0, 0, 200, 100], [300, 300, 310, 310]  # areas 20000 and 100 px
+    m = evaluate([img([large], [0.9], [0], [large, small], [0, 0])], NAMES)
+    assert m.map50 == pytest.approx(0.75, abs=0.02)  # the missed small car costs the whole
+    assert m.by_size["large"].map50 == pytest.approx(PERFECT, abs=1e-3)  # ... not the large objects
+    assert m.by_size["small"].map50 == 0.0
+    assert (m.by_size["large"].instances, m.by_size["small"].instances) == (1, 1)
+    assert "medium" not in m.by_size  # no such object: no figure rather than a made-up 0
+
+
+def test_by_size_ignores_detections_of_other_sizes_but_not_false_ones_of_its_own():
+    large = [0, 0, 200, 100]
+    tiny_fp, large_fp = [300, 300, 305, 305], [300, 300, 500, 400]
+    m = evaluate([img([tiny_fp, large], [0.95, 0.9], [0, 0], [large], [0])], NAMES)
+    assert m.by_size["large"].map50 == pytest.approx(PERFECT, abs=1e-3)
+    m = evaluate([img([large_fp, large], [0.95, 0.9], [0, 0], [large], [0])], NAMES)
+    assert m.by_size["large"].map50 == pytest.approx(0.5, abs=0.02)
