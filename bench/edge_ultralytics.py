@@ -119,7 +119,8 @@ def main() -> int:
         p.add_argument("--frames", type=int, default=300)
         p.add_argument("--conf", type=float, default=0.35)
         p.add_argument("--threads", type=int, default=2)
-        p.add_argument("--imgsz", type=int, default=256, help="ultralytics' input size (the ONNX export's)")
+        p.add_argument("--imgsz", type=int, default=320,
+                       help="ultralytics' input size: the long side of the ONNX export's (320 for 320x192)")
         p.add_argument("--coco-names", action="store_true", help="model has no names metadata: use COCO order")
         p.add_argument("--json", type=Path, required=True)
     c = sub.add_parser("compare")

@@ -33,7 +33,7 @@ def breakdown_text(row: dict[str, Any]) -> str:
     if row.get("per_class_AP50"):
         parts.append("AP50 per class: " + ", ".join(f"{k} {v:.2f}" for k, v in row["per_class_AP50"].items()))
     if row.get("by_size"):
-        parts.append("mAP50 by object size (box area in frame pixels, COCO's ranges: small < 32², "
+        parts.append("mAP50 by object size (box area in image pixels, COCO's ranges: small < 32², "
                      "medium < 96², large): " + ", ".join(f"{k} {v['mAP50']:.2f} ({v['instances']} objects)"
                                                         for k, v in row["by_size"].items()))
     return "; ".join(parts)

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from stopline.services.vehicle_detector.geometry import StopLine, front_point, in_polygon
+from stopline.services.vehicle_detector.geometry import StopLine, distance_outside, front_point, in_polygon
 from stopline.shared.config import CameraConfig
 
 XYXY = tuple[float, float, float, float]
@@ -55,11 +55,16 @@ class CrossingRule:
         self.min_frames_before = min_frames_before
         self._tracks: dict[int, _Track] = {}
 
-    def lane_of(self, p: tuple[float, float]) -> tuple[str | None, str]:
+    def lane_of(self, p: tuple[float, float], within: float = 0.0) -> tuple[str | None, str]:
+        """The lane containing ``p``, else the nearest one less than ``within`` px away."""
+        best, best_d = (None, "main"), within
         for lane_id, group, poly in self.lanes:
-            if in_polygon(p, poly):
+            d = distance_outside(p, poly)
+            if d <= 0:
                 return lane_id, group
-        return None, "main"
+            if d < best_d:
+                best, best_d = (lane_id, group), d
+        return best
 
     def _stitch(self, tid: int, box: XYXY, t: float, alive: set[int]) -> _Track:
         """A new track id on a box where a track was lost a moment ago is that vehicle again
@@ -115,10 +120,13 @@ class CrossingRule:
             t_cross = t0 + (t - t0) * (-off0) / max(off - off0, 1e-9)
             lane, group = self.lane_of(front)
             if self.lanes and lane is None:
-                # lanes are configured and this crossing is in none of them (e.g. a turning
-                # vehicle clipping the line end): try the box centre before giving up
+                # lanes are configured and this crossing is in none of them: a turning vehicle
+                # clipping the line end, or a wide one (a bus) whose box corner sticks out past
+                # its lane's edge. Try the box centre, then a lane within a tenth of the box.
                 c = ((box[0] + box[2]) / 2, (box[1] + box[3]) / 2)
                 lane, group = self.lane_of(c)
+                if lane is None:
+                    lane, group = self.lane_of(front, within=0.1 * min(box[2] - box[0], box[3] - box[1]))
                 if lane is None:
                     continue
             zone = next((name for name, poly in self.exempt if in_polygon(front, poly)), None)
