@@ -20,7 +20,7 @@ from stopline.shared.vision.yolo import decode_v8, letterbox
 
 from .env import ToolchainError
 from .metrics import DetectionMetrics, ImageResult, evaluate
-from .quantize import list_images
+from .quantize import input_size, list_images
 
 
 @dataclass
@@ -80,7 +80,7 @@ def accuracy(model: Path, images: list[Path], names: list[str], threads: int = 2
     # vehicle class mapping of YoloOnnx would drop a plate model's only class
     sess = _session(model, threads)
     inp = sess.get_inputs()[0]
-    size = input_size(sess)
+    size = (int(inp.shape[3]), int(inp.shape[2]))
     identity = np.arange(len(names), dtype=np.int32)
     results = []
     for path in images:
@@ -97,12 +97,6 @@ def accuracy(model: Path, images: list[Path], names: list[str], threads: int = 2
         results.append(ImageResult(d.xyxy[order], d.scores[order], d.class_ids[order].astype(np.int64),
                                    t_xyxy, t_cls))
     return evaluate(results, names)
-
-
-def input_size(sess) -> tuple[int, int]:
-    """(width, height) of a session's fixed NCHW image input."""
-    shape = sess.get_inputs()[0].shape
-    return int(shape[3]), int(shape[2])
 
 
 def _session(model: Path, threads: int):
@@ -149,5 +143,5 @@ def evaluate_variants(variants: dict[str, Path], images: list[Path], names: list
             raise ToolchainError(f"{path}: model file not found")
     metrics = {n: accuracy(p, images, names, threads=threads) for n, p in variants.items()}
     lat = latency(list(variants.values()), threads=threads, runs=runs)
-    return [VariantReport(n, p, metrics[n], med, p90, p.stat().st_size, threads, input_size(_session(p, 1)))
+    return [VariantReport(n, p, metrics[n], med, p90, p.stat().st_size, threads, input_size(p))
             for (n, p), (med, p90) in zip(variants.items(), lat)]

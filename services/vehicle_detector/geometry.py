@@ -77,7 +77,8 @@ class StopLine:
 
 
 def in_polygon(p: Sequence[float], polygon: Sequence[Point]) -> bool:
-    return distance_outside(p, polygon) <= 0
+    poly = np.asarray(polygon, np.float32).reshape(-1, 1, 2)
+    return cv2.pointPolygonTest(poly, (float(p[0]), float(p[1])), False) >= 0
 
 
 def distance_outside(p: Sequence[float], polygon: Sequence[Point]) -> float:
