@@ -98,7 +98,7 @@ class DetectorPipeline:
         self._scale = scale
         self.detector = self._onnx or build_detector(self.config, self.camera, scale)
         self.tracker = Tracker(self.fps / self.config.process_every)
-        self.rule = CrossingRule(self.camera, scale)
+        self.rule = CrossingRule(self.camera, scale, frame_size=frame_size)
         if not getattr(self, "signal", None):
             self.signal = make_signal(self.camera.signal, frame_size, geo)
         self._signal_boxes: dict[str, list[XYXY]] = {}

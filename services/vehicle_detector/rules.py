@@ -41,11 +41,15 @@ class CrossingRule:
 
     def __init__(self, camera: CameraConfig, scale: tuple[float, float] = (1.0, 1.0),
                  speed_window_s: float = 0.5, min_frames_before: int = 2, line_margin_px: float = 20.0,
-                 stitch_s: float = 0.5):
+                 stitch_s: float = 0.5, frame_size: tuple[int, int] | None = None):
         sx, sy = scale
+        self.frame_size = frame_size  # of the frames the boxes come from; None: not known
         pts = [(x * sx, y * sy) for x, y in camera.stop_line]
         self.direction = camera.travel_direction
         self.line = StopLine(pts, self.direction, margin=line_margin_px)
+        # which frame edges travel heads for: sign per axis, 0 within 15 degrees of the other axis
+        tx, ty = (int(np.sign(v)) if abs(v) > np.sin(np.radians(15)) else 0 for v in self.line.direction)
+        self._travel_signs = (tx, ty)
         self.lanes = [(ln.id, ln.signal_group, [(x * sx, y * sy) for x, y in ln.polygon]) for ln in camera.lanes]
         self.exempt = [(z.name, [(x * sx, y * sy) for x, y in z.polygon]) for z in camera.exempt_zones]
         self._lane_moves = [(ln.id, ln.signal_group, None, ln.movement) for ln in camera.lanes]
@@ -183,14 +187,49 @@ class CrossingRule:
         past = self.line.offset(front_point(box, self.direction))
         height = max(box[3] - box[1], box[2] - box[0]) if box else 1.0
         c0 = ((c.box[0] + c.box[2]) / 2, (c.box[1] + c.box[3]) / 2)
-        move = np.array([cx - c0[0], cy - c0[1]])
-        d = np.asarray(self.direction, np.float64) / np.hypot(*self.direction)
-        heading_ok = np.hypot(*move) > 0 and float(move @ d) / np.hypot(*move) > np.cos(np.radians(20))
-        if past > 0.5 * height and heading_ok:
+        if past > 0.5 * height and self._heading_straight((cx - c0[0], cy - c0[1])):
+            return "straight"
+        if self._front_out_of_view(box) and self._went_on_out_of_view(c.box, box):
             return "straight"
         if t - c.t > 4.0:
             return "straight"  # never reached the zone
         return None
+
+    def _heading_straight(self, move: tuple[float, float], max_deg: float = 20.0) -> bool:
+        """``move`` points along the travel direction, within ``max_deg``."""
+        v = np.asarray(move, np.float64)
+        n = float(np.hypot(*v))
+        return n > 0 and float(v @ self.line.direction) / n > np.cos(np.radians(max_deg))
+
+    def _front_out_of_view(self, box: XYXY, margin: float = 0.02) -> bool:
+        """The box touches a frame edge the vehicle travels towards: its front is cut off, so
+        neither its front point nor its centre moves with the vehicle any more."""
+        if self.frame_size is None:
+            return False
+        w, h = self.frame_size
+        dx, dy = self._travel_signs
+        return bool((dx > 0 and box[2] >= w * (1 - margin)) or (dx < 0 and box[0] <= w * margin)
+                    or (dy > 0 and box[3] >= h * (1 - margin)) or (dy < 0 and box[1] <= h * margin))
+
+    def _rear(self, box: XYXY) -> np.ndarray:
+        """The box's rear anchor: its edges facing away from travel (the corner for a diagonal),
+        which stay in view when the front leaves the frame."""
+        sx, sy = self._travel_signs
+        cx, cy, hw, hh = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2, (box[2] - box[0]) / 2, (box[3] - box[1]) / 2
+        return np.array([cx - sx * hw, cy - sy * hh])
+
+    def _went_on_out_of_view(self, at_cross: XYXY, box: XYXY) -> bool:
+        """A vehicle whose front has left the frame went straight on: its rear moved a quarter of
+        its size along the travel direction, heading within 20 degrees, and the front leaves the
+        view well away from every exempt zone. (A big vehicle near the camera fills the bottom of
+        the frame: its box stops growing at the edge, so its front point stays put and its centre
+        drifts sideways; the half-box-past test can never hold for it.)"""
+        size = min(at_cross[2] - at_cross[0], at_cross[3] - at_cross[1])
+        move = self._rear(box) - self._rear(at_cross)
+        if float(move @ self.line.direction) < 0.25 * size or not self._heading_straight((move[0], move[1])):
+            return False
+        front = front_point(box, self.direction)
+        return all(distance_outside(front, poly) > 0.5 * size for _, poly in self.exempt)
 
     def rearm(self, track_id: int) -> None:
         """Let this track cross again (its crossing was not its own vehicle's)."""

@@ -32,3 +32,46 @@ def test_a_wide_vehicle_sticking_out_past_its_lane_edge_still_counts_in_that_lan
 
 def test_a_crossing_well_outside_every_lane_is_ignored():
     assert crossings(540, 620) == []  # front at x 580: 80 px outside, box 80 px wide
+
+
+# -- the turn watch for a vehicle whose front leaves the frame --------------------------------
+TURN_LANE = [{"id": "a", "polygon": [[0, 0], [640, 0], [640, 360], [0, 360]], "movement": "straight_right"}]
+TURN_ZONE = [{"name": "right-turn", "polygon": [[0, 250], [60, 250], [60, 360], [0, 360]]}]
+
+
+def first_straight(dx_per_frame: float, dy_per_frame: float, frames: int = 25) -> float | None:
+    """Seconds from the crossing to the watch's "straight" verdict for a truck 400x200 px that
+    crosses a stop line 20 px above the frame's bottom, drives on 20 px (its box now clipped at
+    y=360: the front is out of view) and then moves (dx, dy) a frame; None if the watch stays
+    undecided for ``frames`` frames."""
+    cam = camera(lanes=TURN_LANE, exempt_zones=TURN_ZONE, stop_line=[[0, 340], [640, 340]])
+    rule = CrossingRule(cam, frame_size=(640, 360))
+    crossing = None
+    for k in range(7):
+        bottom = 340 - 50 + 10 * k
+        crossing = crossing or next(iter(rule.update(k / 25, {1: (120.0, bottom - 200, 520.0, bottom)})), None)
+    assert crossing is not None and crossing.box[3] == 340
+    x, top = crossing.box[0], crossing.box[1]
+    for n in range(1, frames + 1):
+        dx, dy = (0, 10) if n <= 2 else (dx_per_frame, dy_per_frame)
+        x, top = x + dx, top + dy
+        t = crossing.t + n / 25
+        if rule.turn_status(crossing, (x, top, x + 400, min(360.0, top + 200)), t) == "straight":
+            return t - crossing.t
+    return None
+
+
+def test_a_big_vehicle_going_straight_out_of_the_frame_is_judged_straight_early():
+    # its front point sticks at the frame edge, so "half a box past the line" can never hold;
+    # the rear going on straight decides (before this, the watch waited 4 s or, if the tracker
+    # lost the truck meanwhile, let it off as a possible right turn)
+    waited = first_straight(0, 10)
+    assert waited is not None and waited < 1.0
+
+
+def test_a_big_vehicle_stopped_past_the_line_stays_undecided():
+    assert first_straight(0, 0) is None
+
+
+def test_a_big_vehicle_veering_towards_the_exempt_zone_is_not_judged_straight():
+    assert first_straight(-10, 6) is None
