@@ -185,9 +185,9 @@ class CrossingRule:
             if any(in_polygon(p, poly) for p in points):
                 return "exempt"
         past = self.line.offset(front_point(box, self.direction))
-        height = max(box[3] - box[1], box[2] - box[0]) if box else 1.0
+        height = max(box[3] - box[1], box[2] - box[0])
         c0 = ((c.box[0] + c.box[2]) / 2, (c.box[1] + c.box[3]) / 2)
-        if past > 0.5 * height and self._heading_straight((cx - c0[0], cy - c0[1])):
+        if past > 0.5 * height and self._heading_straight(np.array([cx - c0[0], cy - c0[1]])):
             return "straight"
         if self._front_out_of_view(box) and self._went_on_out_of_view(c.box, box):
             return "straight"
@@ -195,11 +195,10 @@ class CrossingRule:
             return "straight"  # never reached the zone
         return None
 
-    def _heading_straight(self, move: tuple[float, float], max_deg: float = 20.0) -> bool:
+    def _heading_straight(self, move: np.ndarray, max_deg: float = 20.0) -> bool:
         """``move`` points along the travel direction, within ``max_deg``."""
-        v = np.asarray(move, np.float64)
-        n = float(np.hypot(*v))
-        return n > 0 and float(v @ self.line.direction) / n > np.cos(np.radians(max_deg))
+        n = float(np.hypot(*move))
+        return n > 0 and float(move @ self.line.direction) / n > np.cos(np.radians(max_deg))
 
     def _front_out_of_view(self, box: XYXY, margin: float = 0.02) -> bool:
         """The box touches a frame edge the vehicle travels towards: its front is cut off, so
@@ -226,7 +225,7 @@ class CrossingRule:
         drifts sideways; the half-box-past test can never hold for it.)"""
         size = min(at_cross[2] - at_cross[0], at_cross[3] - at_cross[1])
         move = self._rear(box) - self._rear(at_cross)
-        if float(move @ self.line.direction) < 0.25 * size or not self._heading_straight((move[0], move[1])):
+        if float(move @ self.line.direction) < 0.25 * size or not self._heading_straight(move):
             return False
         front = front_point(box, self.direction)
         return all(distance_outside(front, poly) > 0.5 * size for _, poly in self.exempt)
