@@ -3,7 +3,7 @@ memory per queued QoS 1 message, time to save and reload the database, time to d
 
     python bench/broker_queue.py --count 2000 --size 100000
 
-Figures go in README, Deployment ("Sizing"). Needs Debian's mosquitto; uses a free loopback port.
+Figures go in docs/deployment.md ("Queue limits, persistence and sizing") and bench/results/e2e.md. Needs Debian's mosquitto; uses a free loopback port.
 """
 
 from __future__ import annotations

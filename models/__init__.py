@@ -1,7 +1,7 @@
 """Models shipped with stopline (package data): INT8 vehicle and plate detectors, the INT8 OCR
 recogniser, each with a model card (``NAME.md``), ``NAME.metrics.json`` and a plot.
 
-Built by ``stopline models ...`` (see README, Models); loaded by onnxruntime only.
+Built by ``stopline models ...`` (see docs/models.md); loaded by onnxruntime only.
 """
 
 from __future__ import annotations
