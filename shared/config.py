@@ -150,6 +150,27 @@ class TLSConfig(StrictModel):
     insecure: bool = False
 
 
+class HeaderLimits(StrictModel):
+    """Bounds on a message header, checked on the raw bytes before the JSON is parsed."""
+
+    max_bytes: int = Field(default=1_000_000, ge=1024, le=16_000_000, description="header JSON size")
+    max_depth: int = Field(default=16, ge=4, le=200, description="nesting of lists and objects")
+    max_number_digits: int = Field(default=40, ge=17, le=4000, description="digits in a row in one number")
+    max_string_bytes: int = Field(default=65_536, ge=256, description="one JSON string, as encoded")
+    max_items: int = Field(default=4096, ge=64, description="lists, objects and their members, in all")
+
+
+class ConsumerConfig(StrictModel):
+    """How a consumer gives every message an outcome, and when its health says it is stuck."""
+
+    max_attempts: int = Field(default=20, ge=1, description="handler runs of one message without an "
+                              "outcome (RetryLater, a crash) before it is dead-lettered as poison")
+    stall_after_s: float = Field(default=20.0, gt=0, description="messages waiting and none finished "
+                                 "for this long: unhealthy")
+    max_unacked_age_s: float = Field(default=120.0, gt=0, description="a message received and not "
+                                     "acknowledged for this long: unhealthy")
+
+
 class MQTTConfig(StrictModel):
     host: str = "127.0.0.1"
     port: int = Field(default=1883, ge=1, le=65535)
@@ -160,6 +181,8 @@ class MQTTConfig(StrictModel):
     protocol: Literal["3.1.1", "5"] = "3.1.1"
     shared_subscriptions: bool = Field(default=True, description="$share/ groups so replicas split the work")
     max_message_bytes: int = Field(default=16_000_000, ge=1024)
+    header_limits: HeaderLimits = Field(default_factory=HeaderLimits)
+    consumer: ConsumerConfig = Field(default_factory=ConsumerConfig)
     reconnect_min_s: float = Field(default=0.5, gt=0)
     reconnect_max_s: float = Field(default=30.0, gt=0)
 

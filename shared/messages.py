@@ -20,9 +20,12 @@ from typing import Annotated, Any, ClassVar, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
+from stopline.shared.config import HeaderLimits
+from stopline.shared.header_scan import HeaderLimitError, check_header
+
 MAGIC = b"STL1"
 _LEN = struct.Struct(">I")
-MAX_HEADER_BYTES = 1_000_000
+DEFAULT_LIMITS = HeaderLimits()
 
 
 class MessageError(ValueError):
@@ -85,9 +88,47 @@ class Candidate(Strict):
     evidence: list[EvidenceImage] = Field(min_length=1)
     signature: str | None = Field(default=None, description="Ed25519 over signed_bytes(), hex")
     key_id: str | None = None
+    amber_s: float | None = Field(default=None, description="the amber before this red, s (None: not measured)")
+    stop_line: list[tuple[float, float]] | None = Field(
+        default=None, description="the stop line in the pixels of the approach/crossing/inside images")
+    not_enforceable: str | None = Field(
+        default=None, description="why the violation cannot be enforced (e.g. an amber shorter than the minimum)")
 
     def signed_bytes(self) -> bytes:
-        """Canonical bytes the camera signs: the header without the signature, sorted keys."""
+        """Canonical bytes the camera signs: the header without the signature, sorted keys.
+        Fields added after version 1 are left out while unset, so older signatures still verify."""
+        data = self.model_dump(mode="json", exclude={"signature"})
+        for name in _ADDED_TO_CANDIDATE:
+            if data.get(name) is None:
+                data.pop(name, None)
+        return json.dumps(data, sort_keys=True, separators=(",", ":")).encode()
+
+
+_ADDED_TO_CANDIDATE = ("amber_s", "stop_line", "not_enforceable")
+
+
+class EvidenceClip(Strict):
+    """The video around a violation, cut at the camera; signed like a candidate (same key)."""
+
+    event_id: str = Field(description="the candidate this clip belongs to")
+    site: str
+    camera: str
+    name: str = Field(description="attachment name of the video")
+    content_type: Literal["video/mp4", "video/webm"]
+    codec: str
+    width: int = Field(gt=0)
+    height: int = Field(gt=0)
+    fps: float = Field(gt=0)
+    frames: int = Field(ge=1)
+    start_at: float = Field(description="epoch seconds of the first frame")
+    end_at: float = Field(description="epoch seconds of the last frame")
+    crossed_at: float
+    vehicle_boxes: int = Field(ge=0, description="frames with the offender's box drawn")
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    signature: str | None = Field(default=None, description="Ed25519 over signed_bytes(), hex")
+    key_id: str | None = None
+
+    def signed_bytes(self) -> bytes:
         data = self.model_dump(mode="json", exclude={"signature"})
         return json.dumps(data, sort_keys=True, separators=(",", ":")).encode()
 
@@ -161,7 +202,7 @@ class ViolationStatus(Message):
     schema_: Literal["violation_status/1"] = Field(default="violation_status/1", alias="schema")
     event_id: str
     camera: str
-    status: Literal["queued", "approved", "rejected", "escalated", "duplicate"]
+    status: Literal["queued", "approved", "rejected", "escalated", "duplicate", "not_enforceable"]
     at: float = Field(default_factory=time.time)
 
 
@@ -173,6 +214,15 @@ class SignalPhase(Message):
     group: str = "main"
     phase: Literal["red", "amber", "green"]
     at: float = Field(description="controller clock, epoch seconds")
+
+
+class ViolationClip(Message):
+    """The evidence clip of a violation, sent by the camera once its last frame is in (after the
+    candidate, which does not wait for it); the desk files it with the violation."""
+
+    kind: ClassVar[str] = "violation_clip"
+    schema_: Literal["violation_clip/1"] = Field(default="violation_clip/1", alias="schema")
+    clip: EvidenceClip
 
 
 class DeadLetter(Message):
@@ -187,7 +237,8 @@ class DeadLetter(Message):
 
 
 AnyMessage = Annotated[
-    Union[ViolationCandidate, PlateCandidates, PlateResult, ViolationStatus, SignalPhase, DeadLetter],
+    Union[ViolationCandidate, PlateCandidates, PlateResult, ViolationStatus, SignalPhase, DeadLetter,
+          ViolationClip],
     Field(discriminator="schema_"),
 ]
 _ANY = TypeAdapter(AnyMessage)
@@ -218,21 +269,33 @@ def encode(message: Message, blobs: dict[str, bytes] | None = None) -> bytes:
 
 
 def _content_type(name: str) -> str:
-    return "image/png" if name.endswith(".png") else "image/jpeg"
+    return _CONTENT_TYPES.get(name.rsplit(".", 1)[-1].lower(), "image/jpeg")
 
 
-def decode(payload: bytes, max_bytes: int | None = None) -> Envelope:
-    """Parse and validate a payload; raises MessageError with a reason a person can act on."""
+_CONTENT_TYPES = {"png": "image/png", "mp4": "video/mp4", "webm": "video/webm"}
+
+
+def decode(payload: bytes, max_bytes: int | None = None, limits: HeaderLimits = DEFAULT_LIMITS) -> Envelope:
+    """Parse and validate a payload; raises MessageError with a reason a person can act on.
+
+    The header's raw bytes are checked against ``limits`` (size, nesting, number digits, string
+    length, number of values) before they are parsed, so no payload can make the parser recurse
+    without bound or spend quadratic time on one number."""
     if max_bytes is not None and len(payload) > max_bytes:
         raise MessageError(f"payload of {len(payload)} bytes exceeds the limit of {max_bytes}")
     if len(payload) < 8 or payload[:4] != MAGIC:
         raise MessageError("not a stopline envelope (bad magic)")
     (hlen,) = _LEN.unpack_from(payload, 4)
-    if hlen > MAX_HEADER_BYTES or 8 + hlen > len(payload):
+    if 8 + hlen > len(payload):
         raise MessageError(f"header length {hlen} does not fit the payload")
+    header = payload[8 : 8 + hlen]
     try:
-        raw = json.loads(payload[8 : 8 + hlen])
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        check_header(header, limits)
+    except HeaderLimitError as e:
+        raise MessageError(str(e)) from None
+    try:
+        raw = json.loads(header)
+    except (ValueError, RecursionError) as e:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
         raise MessageError(f"header is not JSON: {e}") from None
     if not isinstance(raw, dict) or "schema" not in raw:
         raise MessageError("header has no schema field")
@@ -245,6 +308,10 @@ def decode(payload: bytes, max_bytes: int | None = None) -> Envelope:
         problems = "; ".join(f"{'.'.join(map(str, x['loc']))}: {x['msg']}" for x in e.errors()[:5])
         raise MessageError(f"invalid {schema}: {problems}") from None
     body = payload[8 + hlen :]
+    declared = sum(att.length for att in message.attachments)
+    if declared > len(body):  # so each byte is hashed once at most
+        raise MessageError(f"attachments run past the end of the payload ({declared} bytes declared, "
+                           f"{len(body)} present)")
     blobs: dict[str, bytes] = {}
     for att in message.attachments:
         if att.offset + att.length > len(body):
@@ -260,17 +327,18 @@ def decode(payload: bytes, max_bytes: int | None = None) -> Envelope:
 def _check_references(message: Message, blobs: dict[str, bytes]) -> None:
     candidate: Candidate | None = getattr(message, "candidate", None)
     if candidate is not None:
+        checked = {att.name: att.sha256 for att in message.attachments}  # verified against the bytes
         for ev in candidate.evidence:
             if ev.name not in blobs:
                 raise MessageError(f"evidence {ev.name!r} has no attachment")
-            if sha256_hex(blobs[ev.name]) != ev.sha256:
+            if checked[ev.name] != ev.sha256:
                 raise MessageError(f"evidence {ev.name!r} does not match its SHA-256")
     for plate in getattr(message, "plates", []) or []:
         if plate.name not in blobs:
             raise MessageError(f"plate image {plate.name!r} has no attachment")
 
 
-_SCHEMAS = (ViolationCandidate, PlateCandidates, PlateResult, ViolationStatus, SignalPhase, DeadLetter)
+_SCHEMAS = (ViolationCandidate, PlateCandidates, PlateResult, ViolationStatus, SignalPhase, DeadLetter, ViolationClip)
 _KNOWN_SCHEMAS = {m.model_fields["schema_"].default for m in _SCHEMAS}
 _KNOWN_KINDS = {s.split("/")[0] for s in _KNOWN_SCHEMAS}
 

@@ -1,0 +1,51 @@
+"""A pre-scan of a message header's raw JSON bytes against ``HeaderLimits``, before parsing.
+
+Python's ``json`` recurses per nesting level (``RecursionError`` on deep input) and refuses
+integers of more than 4300 digits with a ``ValueError``; a huge string or list costs memory and
+time before any schema sees it. The scan bounds all of these with a few passes of compiled
+regular expressions over the bytes (no per-byte Python loop), so it costs little next to
+``json.loads`` itself. It only measures: bytes that are not JSON at all are left for the parser
+to refuse.
+"""
+
+from __future__ import annotations
+
+import re
+
+from stopline.shared.config import HeaderLimits
+
+# a JSON string (escapes included); an unterminated one is left to the parser
+_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+_KEEP_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
+
+
+class HeaderLimitError(ValueError):
+    """A header over one of the limits; the text names the limit and the config field."""
+
+
+def check_header(raw: bytes, limits: HeaderLimits) -> None:
+    """Raise ``HeaderLimitError`` when ``raw`` is over a limit; return quietly otherwise."""
+    if len(raw) > limits.max_bytes:
+        raise HeaderLimitError(f"header of {len(raw)} bytes exceeds header_limits.max_bytes ({limits.max_bytes})")
+    strings = _STRING.findall(raw)
+    longest = max(map(len, strings), default=0) - 2
+    if longest > limits.max_string_bytes:
+        raise HeaderLimitError(f"a header string of {longest} bytes exceeds header_limits.max_string_bytes "
+                               f"({limits.max_string_bytes})")
+    outside = b"".join(_STRING.split(raw))  # the structure, numbers and literals
+    if re.search(rb"[0-9]{%d}" % (limits.max_number_digits + 1), outside):
+        raise HeaderLimitError(f"a header number has more than header_limits.max_number_digits "
+                               f"({limits.max_number_digits}) digits")
+    brackets = outside.translate(None, _KEEP_BRACKETS)
+    items = outside.count(b",") + len(brackets) // 2 + 1
+    if items > limits.max_items:
+        raise HeaderLimitError(f"header holds about {items} values, over header_limits.max_items ({limits.max_items})")
+    depth = deepest = 0
+    for b in brackets:  # at most 2 * max_items of them
+        if b in b"[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        else:
+            depth -= 1
+    if deepest > limits.max_depth:
+        raise HeaderLimitError(f"header nests {deepest} levels deep, over header_limits.max_depth ({limits.max_depth})")
