@@ -34,9 +34,31 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     d.add_argument("--size", default="1280x720", help="frame size WIDTHxHEIGHT")
     d.set_defaults(func=cmd_dataset)
 
+    r = sub.add_parser("real-data", help="YOLO datasets from real labelled photos, and data specs that mix "
+                                          "them with the synthetic ones")
+    r.add_argument("--shared", type=Path, default=Path("../shared/data"),
+                   help="folder with plates/REGION/ and vehicles/NAME/ (see its README)")
+    r.add_argument("--sim", type=Path, default=Path("datasets/sim"), help="synthetic root from `models dataset`")
+    r.add_argument("--out", type=Path, default=Path("datasets"), help="writes OUT/real/ and OUT/mixed/")
+    r.add_argument("--regions", default="openalpr-eu,openalpr-br,caltech-us",
+                   help="plate folders to train on (comma-separated): leave one out to score on it unseen")
+    r.add_argument("--vehicles", default="intersection-cctv-vn", help="real vehicle YOLO export under vehicles/")
+    r.add_argument("--repeat", type=int, default=2, help="times the real training images are listed")
+    r.set_defaults(func=cmd_real_data)
+
+    w = sub.add_parser("warmstart", help="trainable .pt from a shipped ONNX model (to fine-tune without the "
+                                         "original weights)")
+    w.add_argument("kind", choices=["vehicle", "plate"])
+    w.add_argument("--onnx", type=Path, help="default: the shipped models/KIND-int8.onnx")
+    w.add_argument("--data", type=Path, default=Path("datasets/sim"), help="dataset root or data YAML: a few "
+                                                                          "training images set BatchNorm statistics")
+    w.add_argument("--out", type=Path, required=True, help="the .pt to write")
+    w.set_defaults(func=cmd_warmstart)
+
     t = sub.add_parser("train", help="train a YOLO nano detector (from scratch, or --weights to fine-tune)")
     t.add_argument("kind", choices=["vehicle", "plate"])
-    t.add_argument("--data", type=Path, default=Path("datasets/sim"), help="dataset root from `models dataset`")
+    t.add_argument("--data", type=Path, default=Path("datasets/sim"),
+                   help="dataset root from `models dataset`, or a data YAML (e.g. datasets/mixed/vehicle.yaml)")
     t.add_argument("--out", type=Path, default=Path("training-runs"))
     t.add_argument("--weights", type=Path, help="ultralytics .pt to fine-tune from")
     t.add_argument("--epochs", type=int)
@@ -119,6 +141,50 @@ def cmd_dataset(args: argparse.Namespace) -> int:
     for task, counts in s.images.items():
         print(f"{task}: {counts} images, {s.labels[task]} labels")
     print(f"data: {args.out}/vehicles/data.yaml, {args.out}/plate-crops/data.yaml")
+    return 0
+
+
+def cmd_real_data(args: argparse.Namespace) -> int:
+    from .dataset import data_yaml
+    from .real_data import VEHICLE_NAMES, build_plate_dataset, build_vehicle_dataset, mixed_spec
+
+    try:
+        regions = [r for r in args.regions.split(",") if r]
+        real = args.out / "real"
+        vehicles = build_vehicle_dataset(args.shared / "vehicles" / args.vehicles, real / "vehicles")
+        plates = build_plate_dataset(args.shared / "plates", real / "plates", regions)
+        sim_vehicles, sim_plates = data_yaml(args.sim, "vehicle").parent, data_yaml(args.sim, "plate").parent
+        v = mixed_spec(args.out / "mixed" / "vehicle.yaml", VEHICLE_NAMES,
+                       [(sim_vehicles, 1), (real / "vehicles", args.repeat)], real / "vehicles", real / "vehicles")
+        p = mixed_spec(args.out / "mixed" / "plate.yaml", ["plate"],
+                       [(sim_plates, 1), (real / "plates", args.repeat)], real / "plates", real / "plates")
+    except (ToolchainError, OSError) as e:
+        return _fail(e)
+    print(f"real vehicles: {vehicles}; real plates ({', '.join(regions)}): {plates} (train incl. augmented copies)")
+    print(f"data: {v}, {p}")
+    return 0
+
+
+def cmd_warmstart(args: argparse.Namespace) -> int:
+    import yaml
+
+    from .dataset import class_names, data_yaml
+    from .train import RECIPES
+    from .warmstart import warm_start
+
+    try:
+        spec = data_yaml(args.data, args.kind)
+        data = yaml.safe_load(spec.read_text())
+        train_dirs = data["train"] if isinstance(data["train"], list) else [data["train"]]
+        root = Path(data.get("path") or spec.parent)
+        images = sorted(p for d in train_dirs for p in (root / d).glob("*.jpg"))[::25][:48]
+        onnx_path = args.onnx or MODELS_DIR / f"{args.kind}-int8.onnx"
+        recipe = RECIPES[args.kind]
+        out = warm_start(onnx_path, args.out, arch=recipe.arch, names=class_names(spec), images=images,
+                         imgsz=recipe.imgsz)
+    except (ToolchainError, OSError, KeyError) as e:
+        return _fail(e)
+    print(f"weights: {out}")
     return 0
 
 

@@ -147,6 +147,12 @@ DATA_YAML = {"vehicle": "vehicles/data.yaml", "plate": "plate-crops/data.yaml"}
 
 
 def data_yaml(root: Path, kind: str) -> Path:
+    """The data YAML of ``kind`` in a dataset root, or ``root`` itself where it is a YAML file
+    (a mixed spec from ``stopline models real-data``)."""
+    if root.suffix in (".yaml", ".yml"):
+        if not root.is_file():
+            raise ToolchainError(f"{root}: data YAML not found")
+        return root
     p = root / DATA_YAML[kind]
     if not p.is_file():
         raise ToolchainError(f"{p}: not found; build the datasets first: stopline models dataset --out {root}")

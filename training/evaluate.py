@@ -74,8 +74,11 @@ def split_images(dataset: Path, split: str) -> list[Path]:
 
 
 def accuracy(model: Path, images: list[Path], names: list[str], threads: int = 2,
-             conf: float = 0.01, iou: float = 0.6) -> DetectionMetrics:
-    """Run the model through the edge runtime's letterbox and decoder, score against the labels."""
+             conf: float = 0.01, iou: float = 0.6, merge: dict[int, int] | None = None,
+             sizes: dict[str, tuple[float, float]] | None = None) -> DetectionMetrics:
+    """Run the model through the edge runtime's letterbox and decoder, score against the labels.
+    ``merge`` maps predicted classes onto the labels' (a real set that labels trucks and buses
+    "car": ``{1: 0, 2: 0}``); ``sizes`` as in :func:`metrics.evaluate`."""
     # the edge runtime's pieces (letterbox, decoder) with the model's own classes kept: the
     # vehicle class mapping of YoloOnnx would drop a plate model's only class
     sess = _session(model, threads)
@@ -93,10 +96,12 @@ def accuracy(model: Path, images: list[Path], names: list[str], threads: int = 2
         d = decode_v8(out, conf=conf, iou=iou, cmap=identity, box=box,
                       frame_size=(img.shape[1], img.shape[0]), class_agnostic=False)
         order = np.argsort(-d.scores)[:300]
+        classes = d.class_ids[order].astype(np.int64)
+        if merge:
+            classes = np.array([merge.get(int(c), int(c)) for c in classes], np.int64)
         t_xyxy, t_cls = read_labels(label_path(path), img.shape[1], img.shape[0])
-        results.append(ImageResult(d.xyxy[order], d.scores[order], d.class_ids[order].astype(np.int64),
-                                   t_xyxy, t_cls))
-    return evaluate(results, names)
+        results.append(ImageResult(d.xyxy[order], d.scores[order], classes, t_xyxy, t_cls))
+    return evaluate(results, names, sizes)
 
 
 def _session(model: Path, threads: int):

@@ -42,6 +42,12 @@ class Recipe:
     hsv_v: float = 0.4
     scale: float = 0.4
     translate: float = 0.1
+    # tilt: a plate seen from a pole is rotated and sheared a little
+    degrees: float = 0.0
+    shear: float = 0.0
+    perspective: float = 0.0
+    # validate every epoch and keep the best: worth it where the val split is real data
+    val: bool = False
     # AdamW without warm-up: a CPU run has only a few hundred steps, and ultralytics' warm-up
     # takes at least 100 of them at a tiny learning rate
     lr0: float = 0.002
@@ -54,9 +60,9 @@ class Recipe:
 RECIPES: dict[str, Recipe] = {
     # square 320 in training (mosaic); exported 320x192 (`--imgsz 320x192`) for 16:9 frames: 1.25x
     # the pixels per vehicle of a 256x256 input at 0.94x its compute
-    "vehicle": Recipe(imgsz=320),
+    "vehicle": Recipe(imgsz=320, val=True),
     # vehicle boxes grown 10 % / 15 % (~180 px): at 256 a typical plate is ~27 x 9 px
-    "plate": Recipe(imgsz=256, scale=0.3),
+    "plate": Recipe(imgsz=256, scale=0.3, degrees=5.0, shear=2.0, perspective=0.0005, val=True),
 }
 
 
@@ -115,10 +121,11 @@ def train(kind: str, data_yaml: Path, out_dir: Path, *, weights: Path | None = N
     add_progress_log(model, kind)
     model.train(
         data=str(data_yaml.resolve()), imgsz=r.imgsz, epochs=r.epochs, batch=r.batch, device=dev,
-        workers=r.workers, pretrained=weights is not None, amp=dev != "cpu", plots=False, val=False,
+        workers=r.workers, pretrained=weights is not None, amp=dev != "cpu", plots=False, val=r.val,
         cache="ram", seed=r.seed, fraction=r.fraction, time=r.hours, deterministic=False, optimizer=r.optimizer, lr0=r.lr0,
         warmup_epochs=r.warmup_epochs, mosaic=r.mosaic, close_mosaic=r.close_mosaic, fliplr=r.fliplr,
         flipud=0.0, hsv_h=r.hsv_h, hsv_s=r.hsv_s, hsv_v=r.hsv_v, scale=r.scale, translate=r.translate,
+        degrees=r.degrees, shear=r.shear, perspective=r.perspective,
         project=str(out_dir.resolve() / "runs"), name=kind, exist_ok=True, verbose=False,
     )
     minutes = (time.time() - started) / 60
