@@ -104,6 +104,9 @@ class RulesConfig(StrictModel):
     grace_s: float = Field(default=0.0, ge=0, description="time into red before a crossing counts")
     min_speed_px_s: float = Field(default=20.0, ge=0, description="slower crossings are creeping")
     amber_is_violation: bool = False
+    min_amber_s: float | None = Field(
+        default=None, ge=0, le=10, description="a red-light violation after a shorter (or unmeasured) amber is "
+        "marked not enforceable instead of queued for approval, s")
 
 
 class EvidenceConfig(StrictModel):
@@ -112,6 +115,13 @@ class EvidenceConfig(StrictModel):
     max_width: int = Field(default=1280, ge=160)
     blur_others: bool = Field(default=False, description="blur plates/faces of other road users")
     signing_key: str | None = Field(default=None, description="Ed25519 private key file (PEM)")
+    clip_before_s: float = Field(default=3.0, ge=0, le=10, description="evidence clip: seconds before the crossing")
+    clip_after_s: float = Field(default=3.0, ge=0, le=10, description="evidence clip: seconds after the crossing")
+    clip_fps: float = Field(default=10.0, ge=2, le=25, description="evidence clip frame rate")
+    clip_codec: Literal["h264", "vp8", "none"] = Field(
+        default="h264", description="h264 (MP4) or vp8 (WebM); none: no clip")
+    clip_max_bytes: int = Field(default=1_500_000, ge=100_000, le=8_000_000,
+                                description="bit-rate cap so a clip stays under this size")
 
 
 class CameraConfig(StrictModel):

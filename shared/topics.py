@@ -8,6 +8,7 @@ CANDIDATE = "violation/candidate"  # vehicle detector -> plate finder
 PLATES = "violation/plates"  # plate finder -> plate reader
 READ = "violation/read"  # plate reader -> violation desk
 STATUS = "violation/status"  # violation desk -> anyone
+CLIP = "violation/clip"  # vehicle detector -> violation desk (evidence clip, after the candidate)
 SIGNAL = "signal"  # signal controller -> vehicle detector
 
 

@@ -15,12 +15,13 @@ from typing import Literal
 import cv2
 import numpy as np
 
+from stopline.services.vehicle_detector.clip import ClipJob, ClipMaker, ClipRing
 from stopline.services.vehicle_detector.evidence import (
     BufferedFrame, BurstEncoder, FrameRing, PendingBurst, roles_for)
 from stopline.services.vehicle_detector.rules import Crossing, CrossingRule, _inside, _iou
 from stopline.services.vehicle_detector.signal import MqttSignal, SignalProvider, make_signal
 from stopline.shared.config import CameraConfig, VehicleDetectorConfig
-from stopline.shared.messages import Candidate, ViolationCandidate, new_event_id
+from stopline.shared.messages import Candidate, ViolationCandidate, ViolationClip, new_event_id
 from stopline.shared.records import ViolationRecord
 from stopline.shared.vision.detections import VEHICLE_CLASSES, Detections
 from stopline.shared.vision.motion import MotionDetector, MotionGate
@@ -42,6 +43,8 @@ class _Event:
     vehicle_class: str
     burst: PendingBurst
     turn_watch: bool = False  # waiting to see whether it turns into an exempt zone
+    amber_s: float | None = None  # the amber before this red, when measured
+    clip: ClipJob | None = None
 
 
 def build_detector(config: VehicleDetectorConfig, camera: CameraConfig, scale: tuple[float, float]):
@@ -65,7 +68,8 @@ class DetectorPipeline:
 
     def __init__(self, camera: CameraConfig, detector: VehicleDetectorConfig, site: str, signer=None,
                  *, clock: Clock | None = None, frame_size: tuple[int, int] | None = None,
-                 inside_step_s: float = 0.2, approach_step_s: float = 0.5, fps: float | None = None):
+                 inside_step_s: float = 0.2, approach_step_s: float = 0.5, fps: float | None = None,
+                 clips: bool = False):
         self.camera, self.config, self.site, self.signer = camera, detector, site, signer
         self.clock: Clock = clock or ("epoch" if camera.signal.mode == "mqtt" else "video")
         self.fps = fps or camera.fps or 25.0
@@ -73,6 +77,11 @@ class DetectorPipeline:
         self.approach_step_s = approach_step_s
         self.encoder = BurstEncoder(camera.evidence)
         self.ring = FrameRing(span_s=2 * approach_step_s + 0.6)
+        # evidence clips (``clips=True``: the service; take them with ``take_clips``)
+        ev = camera.evidence
+        self.clip_ring = ClipRing(ev.clip_before_s, ev.clip_fps, self.fps)
+        self.clip_jobs: list[ClipJob] = []
+        self.clip_maker = ClipMaker(ev, signer) if clips and ev.clip_codec != "none" else None
         self.pending: list[_Event] = []
         # track -> (t, box at the crossing, latest box, lane) of every judged crossing
         self.flagged: dict[int, tuple[float, XYXY, XYXY, str | None]] = {}
@@ -168,7 +177,51 @@ class DetectorPipeline:
                 self._judge(c, bf, classes.get(c.track_id, "car"), video_time_s)
             self.rule.forget(set(tracks), t)
         self.ring.add(bf)
+        if self.clip_maker is not None:
+            self._clip_frame(bf)
         return self._emit(force=False)
+
+    # -- evidence clips
+    def _clip_frame(self, bf: BufferedFrame) -> None:
+        kept = self.clip_ring.add(bf)
+        keep = []
+        for job in self.clip_jobs:
+            if kept:
+                job.offer(bf)
+            if job.cancelled:
+                continue
+            if job.complete(bf.t) and job.event_id is not None:
+                self.clip_maker.submit(job)  # type: ignore[union-attr]
+            else:
+                keep.append(job)
+        self.clip_jobs = keep
+
+    def _start_clip(self, c: Crossing, bf: BufferedFrame) -> ClipJob | None:
+        if self.clip_maker is None:
+            return None
+        # the ring's frames before this one (this frame joins the job if the ring keeps it)
+        job = ClipJob(c.track_id, c.t, c.t + self.camera.evidence.clip_after_s, list(self.clip_ring.frames),
+                      resolve=self.rule.resolve)
+        self.clip_jobs.append(job)
+        return job
+
+    def take_clips(self) -> list[tuple[ViolationClip, dict[str, bytes]]]:
+        """Evidence clips encoded since the last call (never blocks)."""
+        return self.clip_maker.take() if self.clip_maker is not None else []
+
+    def finish_clips(self, timeout_s: float = 60.0) -> list[tuple[ViolationClip, dict[str, bytes]]]:
+        """End of stream (after ``flush``): encode the clips of every candidate with the frames
+        there are, wait for them, and stop the encoder."""
+        if self.clip_maker is None:
+            return []
+        for job in self.clip_jobs:
+            if job.event_id is not None and not job.cancelled:
+                self.clip_maker.submit(job)
+        self.clip_jobs = []
+        out = self.clip_maker.drain(timeout_s)
+        self.clip_maker.close()
+        self.clip_maker = None
+        return out
 
     def _judge(self, c: Crossing, bf: BufferedFrame, vclass: str, video_time_s: float) -> None:
         self.stats["crossings"] += 1
@@ -185,6 +238,7 @@ class DetectorPipeline:
             self.stats["not_red"] += 1
             return
         since = self.signal.red_since(c.group) if phase == "red" else c.t
+        amber = self.signal.amber_before_red(c.group) if phase == "red" else None
         into = max(0.0, c.t - since) if since is not None and np.isfinite(since) else 0.0
         if since is not None and not np.isfinite(since):
             into = float("inf")
@@ -207,7 +261,8 @@ class DetectorPipeline:
                              [bf.t + (k + 1) * self.inside_step_s for k in range(n_in)])
         self.pending.append(_Event(c, bf.index, video_time_s, phase,
                                    into if np.isfinite(into) else 3600.0, vclass, burst,
-                                   turn_watch=self.rule.needs_turn_watch(c)))
+                                   turn_watch=self.rule.needs_turn_watch(c), amber_s=amber,
+                                   clip=self._start_clip(c, bf)))
 
     def _watch_turns(self, tracks: dict[int, XYXY], t: float) -> None:
         keep = []
@@ -216,6 +271,7 @@ class DetectorPipeline:
             box = tracks.get(tid)
             if self.rule.retreated(ev.crossing, box):
                 self.stats["retreated"] += 1
+                _cancel(ev)
                 self.flagged.pop(ev.crossing.track_id, None)
                 self.rule.rearm(tid)
                 continue
@@ -223,6 +279,7 @@ class DetectorPipeline:
                 status = self.rule.turn_status(ev.crossing, box, t)
                 if status == "exempt":
                     self.stats["exempt"] += 1
+                    _cancel(ev)
                     continue
                 ev.turn_watch = status is None
             keep.append(ev)
@@ -261,6 +318,7 @@ class DetectorPipeline:
                 # the stream ended before we could tell a right turn on red from a straight run:
                 # benefit of the doubt (a wrong fine is worse than a missed one)
                 self.stats["undecided_turns"] = self.stats.get("undecided_turns", 0) + 1
+                _cancel(ev)
             elif (ev.burst.complete and not ev.turn_watch) or force:
                 out.append(self._candidate(ev))
             else:
@@ -279,9 +337,14 @@ class DetectorPipeline:
             detected_at=decided.timestamp if self.clock == "video" else time.time(),
             frame_index=ev.frame_index, video_time_s=ev.video_time_s, signal_phase=ev.phase,  # type: ignore[arg-type]
             time_into_red_s=round(ev.time_into_red, 3), speed_px_s=round(c.speed_px_s, 1), lane=c.lane,
-            evidence=images)
+            evidence=images, amber_s=None if ev.amber_s is None else round(ev.amber_s, 3),
+            stop_line=self._evidence_stop_line(burst.crossing.image.shape[1]),
+            not_enforceable=self._not_enforceable(ev))
         if self.signer is not None:
             cand = self.signer(cand)
+        if ev.clip is not None:
+            ev.clip.event_id, ev.clip.site, ev.clip.camera = cand.event_id, cand.site, cand.camera
+            ev.clip.crossed_at = cand.crossed_at
         self.stats["violations"] += 1
         decided_video = ev.video_time_s + (decided.t - burst.crossing.t)
         while len(self._records) >= 1000:  # a long-running service never asks for old ones
@@ -293,6 +356,24 @@ class DetectorPipeline:
             time_into_red_s=cand.time_into_red_s, evidence=list(blobs))
         return ViolationCandidate(candidate=cand), blobs
 
+    def _evidence_stop_line(self, frame_width: int) -> list[tuple[float, float]]:
+        """The stop line in the pixels of the evidence images (geometry scale, then the burst's)."""
+        sx, sy = self._scale
+        k = min(1.0, self.camera.evidence.max_width / frame_width)
+        return [(round(x * sx * k, 1), round(y * sy * k, 1)) for x, y in self.camera.stop_line]
+
+    def _not_enforceable(self, ev: _Event) -> str | None:
+        """An amber shorter than ``rules.min_amber_s`` (or one not measured) makes a red-light
+        violation unenforceable: a short amber is the signal's fault, not the driver's."""
+        minimum = self.camera.rules.min_amber_s
+        if minimum is None or ev.phase != "red":
+            return None
+        if ev.amber_s is None:
+            return f"amber duration not measured (minimum {minimum:.1f} s)"
+        if ev.amber_s < minimum:
+            return f"amber {ev.amber_s:.2f} s shorter than the minimum {minimum:.1f} s"
+        return None
+
     def flush(self) -> list[tuple[ViolationCandidate, dict[str, bytes]]]:
         """End of stream: finish pending bursts with the frames there are."""
         return self._emit(force=True)
@@ -300,6 +381,11 @@ class DetectorPipeline:
     def record(self, event_id: str) -> ViolationRecord:
         """The ``violations.jsonl`` line for a candidate this pipeline produced."""
         return self._records[event_id]
+
+
+def _cancel(ev: _Event) -> None:
+    if ev.clip is not None:
+        ev.clip.cancelled = True
 
 
 def _gap(a: XYXY, b: XYXY) -> float:

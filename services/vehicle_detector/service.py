@@ -58,12 +58,14 @@ class CameraWorker:
             self.pipeline = DetectorPipeline(
                 camera, config, site.site, make_signer(camera, Path(site.state_dir)),
                 clock="epoch" if live or camera.signal.mode == "mqtt" else "video",
-                fps=inner.fps or camera.fps)
+                fps=inner.fps or camera.fps, clips=True)
         except ModelError as e:
             raise ConfigError(f"camera {camera.id}: {e}") from None
         self.source = ThreadedSource(inner)  # starts decoding
         self.topic = topics.camera_topic(site.site, camera.id, topics.CANDIDATE)
+        self.clip_topic = topics.camera_topic(site.site, camera.id, topics.CLIP)
         self.published = 0
+        self.clips = 0
         self.video_time_s = 0.0
         self.error: BaseException | None = None
         self.thread = threading.Thread(target=self._run, name=f"camera-{camera.id}", daemon=True)
@@ -81,14 +83,21 @@ class CameraWorker:
             log.info("camera %s: violation %s (track %d, %.2fs into red)", self.camera.id,
                      vc.event_id, vc.candidate.track_id, vc.candidate.time_into_red_s)
 
+    def _put_clips(self, clips) -> None:
+        for msg, blobs in clips:  # after their candidates: a clip is cut once its last frame is in
+            self.outbox.put(self.clip_topic, encode(msg, blobs))
+            self.clips += 1
+
     def _run(self) -> None:
         try:
             for f in self.source:
                 if self.stop.is_set():
                     break
                 self._put(self.pipeline.process(f.image, f.index, f.timestamp, f.video_time_s))
+                self._put_clips(self.pipeline.take_clips())
                 self.video_time_s = f.video_time_s or 0.0
             self._put(self.pipeline.flush())
+            self._put_clips(self.pipeline.finish_clips())
         except BaseException as e:  # reported by run()
             self.error = e
             log.exception("camera %s: worker failed", self.camera.id)
@@ -101,7 +110,7 @@ class CameraWorker:
         return self.thread.ident is not None and not self.thread.is_alive()
 
     def health(self) -> dict[str, Any]:
-        return {"camera": self.camera.id, "candidates": self.published, "finished": self.finished,
+        return {"camera": self.camera.id, "candidates": self.published, "clips": self.clips, "finished": self.finished,
                 "video_time_s": round(self.video_time_s, 2), **self.source.stats.as_dict(),
                 **{k: v for k, v in self.pipeline.stats.items() if k in ("frames", "inferred", "violations")}}
 

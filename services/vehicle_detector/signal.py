@@ -1,7 +1,8 @@
 """Signal phase per signal group, from the frame (roi), a fixed plan (schedule), a controller's
-MQTT messages (mqtt) or a constant. Every provider answers ``phase(group)`` and
-``red_since(group)`` (the time the current red began, on the pipeline's clock) after
-``update(frame, t)`` has been called for the current frame.
+MQTT messages (mqtt) or a constant. Every provider answers ``phase(group)``,
+``red_since(group)`` (the time the current red began, on the pipeline's clock) and
+``amber_before_red(group)`` (how long the amber before the current red lasted, when it was
+measured) after ``update(frame, t)`` has been called for the current frame.
 """
 
 from __future__ import annotations
@@ -22,14 +23,28 @@ class SignalProvider:
         self.groups = sorted({h.group for h in config.heads} | {"main"})
         self._phase: dict[str, State] = {}
         self._since: dict[str, float] = {}
+        self._amber: dict[str, float | None] = {}  # the amber before the current red
+        self._start_seen: dict[str, bool] = {}  # the current interval began with a seen change
 
     def update(self, frame: np.ndarray | None, t: float) -> None:
         raise NotImplementedError
 
     def _set(self, group: str, phase: State, t: float) -> None:
-        if self._phase.get(group) != phase:
+        """A phase seen at ``t``; a change starts a new interval. An amber is measured only when
+        both its ends were seen (entered from another known phase, left for red)."""
+        prev = self._phase.get(group)
+        if prev != phase:
+            if phase == "red":
+                measured = prev == "amber" and self._start_seen.get(group, False)
+                self._amber[group] = t - self._since[group] if measured else None
+            self._start_seen[group] = prev in ("green", "red", "amber")
             self._phase[group] = phase
             self._since[group] = t
+
+    def amber_before_red(self, group: str = "main") -> float | None:
+        """Seconds of amber before the current red of ``group``; None when not red or not measured."""
+        g = group if group in self._phase else "main"
+        return self._amber.get(g) if self._phase.get(g) == "red" else None
 
     def phase(self, group: str = "main") -> State:
         return self._phase.get(group, self._phase.get("main", "unknown"))
@@ -82,6 +97,7 @@ class RoiSignal(SignalProvider):
         if "main" not in per_group and per_group:
             first = sorted(per_group)[0]
             self._phase["main"], self._since["main"] = self._phase[first], self._since[first]
+            self._amber["main"] = self._amber.get(first)
 
 
 class ScheduleSignal(SignalProvider):
@@ -100,6 +116,7 @@ class ScheduleSignal(SignalProvider):
             phase, since = "red", start + s.green_s + s.amber_s
         for g in self.groups:
             self._phase[g], self._since[g] = phase, since  # type: ignore[assignment]
+            self._amber[g] = s.amber_s  # the plan's amber
 
 
 class ConstantSignal(SignalProvider):
@@ -142,6 +159,12 @@ class MqttSignal(SignalProvider):
                 while j > 0 and lst[j - 1][1] == phase:
                     j -= 1
                 self._phase[group], self._since[group] = phase, lst[j][0]  # type: ignore[assignment]
+                # the controller reported when the amber before this red began: its duration
+                k = j - 1
+                while k > 0 and lst[k - 1][1] == "amber":
+                    k -= 1
+                amber = phase == "red" and k >= 0 and lst[k][1] == "amber"
+                self._amber[group] = lst[j][0] - lst[k][0] if amber else None
 
 
 def make_signal(config: SignalConfig, frame_size: tuple[int, int] | None = None,

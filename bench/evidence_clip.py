@@ -1,0 +1,54 @@
+"""Evidence clip size and encoding time at 1280x720: a real street (shared/data) for each codec.
+
+    .venv/bin/python bench/evidence_clip.py [--video PATH] [--seconds 6] [--fps 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import cv2
+
+from stopline.services.vehicle_detector.clip import encode_clip
+from stopline.services.vehicle_detector.evidence import BufferedFrame
+from stopline.shared.config import EvidenceConfig
+
+DEFAULT = Path(__file__).resolve().parents[2] / "shared" / "data" / "video" / "redlight_demo1.mp4"
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--video", type=Path, default=DEFAULT)
+    ap.add_argument("--seconds", type=float, default=6.0)
+    ap.add_argument("--fps", type=float, default=10.0)
+    args = ap.parse_args()
+    cap = cv2.VideoCapture(str(args.video))
+    if not cap.isOpened():
+        raise SystemExit(f"{args.video}: cannot open")
+    step = max(1, round((cap.get(cv2.CAP_PROP_FPS) or 25) / args.fps))
+    frames, i = [], 0
+    while len(frames) < int(args.seconds * args.fps):
+        ok, img = cap.read()
+        if not ok:
+            break
+        if i % step == 0:
+            t = len(frames) / args.fps
+            frames.append(BufferedFrame(i, t, 1.7e9 + t, cv2.resize(img, (1280, 720)), {}))
+        i += 1
+    box = (500.0, 300.0, 700.0, 450.0)
+    print(f"{args.video.name}: {len(frames)} frames at {args.fps:g} fps, 1280x720")
+    for codec in ("h264", "vp8"):
+        config = EvidenceConfig(clip_codec=codec, clip_fps=args.fps)
+        start = time.perf_counter()
+        data = encode_clip(frames, [box] * len(frames), config)
+        took = time.perf_counter() - start
+        seconds = len(frames) / args.fps
+        print(f"  {codec}: {len(data) / 1e6:.2f} MB ({len(data) / 1e6 / seconds:.3f} MB/s), "
+              f"encoded in {took:.2f} s ({1000 * took / len(frames):.0f} ms/frame)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,103 @@
+"""Amber measurement (roi, schedule, mqtt), recorded with the violation, and ``rules.min_amber_s``."""
+
+from __future__ import annotations
+
+import json
+
+import cv2
+import pytest
+
+from det_scene import Car, camera, frames
+from stopline.cli import main
+from stopline.services.vehicle_detector.pipeline import DetectorPipeline
+from stopline.services.vehicle_detector.signal import MqttSignal, RoiSignal, ScheduleSignal
+from stopline.shared.config import SignalConfig, VehicleDetectorConfig, load_camera
+from stopline.shared.messages import Candidate
+
+FPS = 25
+
+
+def run(cars, phase_at, cam, duration=10.0):
+    p = DetectorPipeline(cam, VehicleDetectorConfig(backend="motion"), "site1")
+    out = []
+    for i, t, img, _ in frames(duration, FPS, cars, phase_at):
+        out += p.process(img, i, 1_700_000_000 + t, t)
+    return out + p.flush()
+
+
+def phases(t_amber, t_red):
+    return lambda t: "green" if t < t_amber else "amber" if t < t_red else "red"
+
+
+@pytest.mark.parametrize("amber", [2.7, 4.2])
+def test_amber_read_from_the_signal_head_of_a_simulated_scene_within_0_1_s(tmp_path, amber):
+    """``stopline sim`` renders the head; its plan is the truth."""
+    scene = tmp_path / "scene"
+    assert main(["sim", "--seed", "3", "--duration", str(2.5 + amber), "--size", "480x270", "--green", "5",
+                 "--amber", str(amber), "--arrivals", "200", "--out", str(scene)]) == 0
+    truth = json.loads((scene / "truth.json").read_text())
+    assert truth["spec"]["signal"]["amber_s"] == amber
+    sig = RoiSignal(load_camera(scene / "camera.yaml").signal)
+    cap = cv2.VideoCapture(str(scene / "truth.json").replace("truth.json", truth["video"]))
+    measured, i = None, 0
+    while True:
+        ok, img = cap.read()
+        if not ok:
+            break
+        sig.update(img, i / truth["fps"])
+        if sig.phase() == "red":
+            measured = sig.amber_before_red()
+            break
+        i += 1
+    assert measured is not None and measured == pytest.approx(amber, abs=0.1)
+
+
+def test_the_violation_records_the_amber_before_its_red():
+    out = run([Car(6.0, 420, 180)], phases(2.0, 4.5), camera())  # crossing at 7.2 s
+    assert len(out) == 1
+    cand = out[0][0].candidate
+    assert cand.amber_s == pytest.approx(2.5, abs=0.1)
+    assert cand.not_enforceable is None  # no minimum configured
+
+
+def test_min_amber_marks_a_violation_after_a_short_amber_not_enforceable():
+    cars = [Car(6.0, 420, 180)]
+    short = run(cars, phases(3.5, 4.5), camera(rules={"min_amber_s": 3.0}))[0][0].candidate
+    assert short.amber_s == pytest.approx(1.0, abs=0.1)
+    assert short.not_enforceable and "shorter than the minimum 3.0 s" in short.not_enforceable
+    long_enough = run(cars, phases(1.0, 4.5), camera(rules={"min_amber_s": 3.0}))[0][0].candidate
+    assert long_enough.amber_s == pytest.approx(3.5, abs=0.1) and long_enough.not_enforceable is None
+    # the stream began in red: the amber was never seen, so nothing proves it was long enough
+    unseen = run(cars, lambda t: "red", camera(rules={"min_amber_s": 3.0}))[0][0].candidate
+    assert unseen.amber_s is None and "not measured" in unseen.not_enforceable
+
+
+def test_amber_from_the_plan_and_from_the_controller():
+    s = ScheduleSignal(SignalConfig(mode="schedule", schedule={"cycle_s": 60, "green_s": 25, "amber_s": 4}))
+    s.update(None, 27.0)
+    assert s.phase() == "amber" and s.amber_before_red() is None
+    s.update(None, 40.0)
+    assert s.amber_before_red() == 4
+    m = MqttSignal(SignalConfig(mode="mqtt"))
+    for phase, at in (("green", 100.0), ("amber", 110.0), ("amber", 111.0), ("red", 113.2), ("red", 114.0)):
+        m.on_phase("main", phase, at)
+    m.update(None, 112.0)
+    assert m.amber_before_red() is None
+    m.update(None, 115.0)
+    assert m.amber_before_red() == pytest.approx(3.2)
+    m2 = MqttSignal(SignalConfig(mode="mqtt"))
+    m2.on_phase("main", "red", 100.0)  # no amber reported before this red
+    m2.update(None, 101.0)
+    assert m2.amber_before_red() is None
+
+
+def test_candidates_without_the_new_fields_keep_their_signed_bytes():
+    """A camera on an older build signed the header without amber_s, stop_line, not_enforceable."""
+    out = run([Car(1.0, 200, 200)], lambda t: "red", camera(), duration=4)
+    cand = out[0][0].candidate
+    old = cand.model_dump(mode="json", exclude={"signature", "amber_s", "stop_line", "not_enforceable"})
+    assert cand.amber_s is None and cand.not_enforceable is None
+    assert cand.model_copy(update={"stop_line": None}).signed_bytes() == \
+        json.dumps(old, sort_keys=True, separators=(",", ":")).encode()
+    assert b'"stop_line"' in cand.signed_bytes()  # once set, the new fields are signed
+    assert Candidate.model_validate_json(cand.model_dump_json()).signed_bytes() == cand.signed_bytes()
