@@ -6,15 +6,19 @@ Guarantees, in order of importance:
 - Manual acknowledgement: a message is acknowledged only after its handler returned, and the
   handler publishes its output with ``publish`` which blocks until the broker acknowledged it. A
   crash in between means redelivery, never loss; consumers are idempotent by event id.
-- Bad payloads (not decodable, too big, wrong schema version) and handlers that fail for good go
-  to ``stopline/<site>/deadletter`` with the reason, are logged, and are acknowledged so they do
-  not block the queue. A handler raising ``RetryLater`` (e.g. database down) is retried with
-  backoff and not acknowledged.
-- A retained ``online``/``offline`` status per service instance, with ``offline`` as last will.
+- Every message gets an outcome. Bad payloads (not decodable, too big, over the header limits,
+  wrong schema version) and handlers that fail for good, whatever they raise, go to
+  ``stopline/<site>/deadletter`` with the reason, are logged, and are acknowledged so they do not
+  block the queue. A handler raising ``RetryLater`` (e.g. database down) is retried with backoff
+  and not acknowledged, up to ``mqtt.consumer.max_attempts`` runs of the same message, counted on
+  disk across restarts (``AttemptLedger``); then it is dead-lettered as poison.
+- A retained status per service instance: ``online``, ``unhealthy: <why>`` (set by the health
+  writer, see ``health()``), and ``offline`` as the last will.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import queue
@@ -25,11 +29,13 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import paho.mqtt.client as mqtt
 
 from stopline.shared import topics
 from stopline.shared.config import MQTTConfig, SiteConfig
+from stopline.shared.ledger import AttemptLedger
 from stopline.shared.messages import DeadLetter, Envelope, Message, MessageError, decode, encode
 
 log = logging.getLogger(__name__)
@@ -56,6 +62,7 @@ class BusStats:
     handled: int = 0
     duplicates: int = 0
     dead_letters: int = 0
+    poison: int = 0
     retries: int = 0
     published: int = 0
     last_message_at: float | None = None
@@ -86,7 +93,10 @@ class Bus:
         *,
         persistent: bool = True,
         dedupe_window: int = 10_000,
+        ledger: str | Path | None = None,
     ):
+        """``ledger``: the SQLite file counting attempts per message across restarts (services
+        keep it in their state dir); None counts in memory only."""
         self.site = site.site
         self.config: MQTTConfig = site.mqtt
         self.service = service
@@ -101,6 +111,13 @@ class Bus:
         self._done: OrderedDict[str, None] = OrderedDict()
         self._dedupe_window = dedupe_window
         self._worker: threading.Thread | None = None
+        self._ledger = AttemptLedger(ledger)
+        self._track = threading.Lock()
+        self._unacked: dict[int, float] = {}  # mid -> when received (monotonic)
+        self._progress_at = time.monotonic()  # last acknowledgement, or when work arrived while idle
+        self._retrying: str | None = None  # why the message(s) in hand wait, while they do
+        self._announced = ONLINE
+        self._acked: set[int] = set()
         self._client = self._make_client(persistent)
 
     # ------------------------------------------------------------------ set-up
@@ -192,7 +209,38 @@ class Bus:
 
     @property
     def healthy(self) -> bool:
-        return self._connected.is_set() and (self._worker is None or self._worker.is_alive())
+        return self.health()[0]
+
+    def health(self) -> tuple[bool, str]:
+        """(healthy, why): connected, worker alive, and not stalled. Stalled: messages wait and
+        none was finished for ``consumer.stall_after_s``, or one was received and not
+        acknowledged for ``consumer.max_unacked_age_s``."""
+        if not self._connected.is_set():
+            return False, "not connected to the broker"
+        if self._worker is not None and not self._worker.is_alive():
+            return False, "consumer worker stopped"
+        c = self.config.consumer
+        waiting, oldest_s, idle_s = self.backlog()
+        retrying = f" ({self._retrying})" if self._retrying else ""
+        if waiting and idle_s > c.stall_after_s:
+            return False, (f"stalled: {waiting} message(s) waiting and none finished for {idle_s:.0f}s"
+                           f"{retrying}")
+        if waiting and oldest_s > c.max_unacked_age_s:
+            return False, f"stalled: a message unacknowledged for {oldest_s:.0f}s{retrying}"
+        return True, "ok"
+
+    def backlog(self) -> tuple[int, float, float]:
+        """(messages received and not acknowledged, age of the oldest in s, s since progress)."""
+        now = time.monotonic()
+        with self._track:
+            oldest = min(self._unacked.values(), default=now)
+            return len(self._unacked), now - oldest, now - self._progress_at
+
+    def announce(self, state: bytes) -> None:
+        """Set the retained status (``online`` or ``unhealthy: <why>``) without waiting."""
+        if state != self._announced and self._connected.is_set():
+            self._client.publish(self.status_topic, state, qos=1, retain=True)
+            self._announced = state
 
     # ------------------------------------------------------------------ callbacks (network thread)
 
@@ -205,6 +253,7 @@ class Bus:
         for sub in self._subs:
             client.subscribe(self._filter(sub), qos=1)
         client.publish(self.status_topic, ONLINE, qos=1, retain=True)
+        self._announced = ONLINE
         self.stats.connected = True
         self._connected.set()
 
@@ -216,6 +265,12 @@ class Bus:
 
     def _on_message(self, client, userdata, msg: mqtt.MQTTMessage) -> None:
         self.stats.received += 1
+        if msg.qos > 0:
+            with self._track:
+                now = time.monotonic()
+                if not self._unacked:
+                    self._progress_at = now  # the idle time before this message is no stall
+                self._unacked.setdefault(msg.mid, now)
         self._inbox.put(msg)
 
     # ------------------------------------------------------------------ publishing
@@ -263,7 +318,7 @@ class Bus:
                 self._dispatch(msg)
             except BusClosed:
                 return
-            except Exception:  # never let the worker die
+            except Exception:  # never let the worker die (the messages in hand got their outcome)
                 log.exception("%s: unexpected error handling %s", self.service, msg.topic)
 
     def _sub_for(self, topic: str) -> _Subscription | None:
@@ -294,15 +349,35 @@ class Bus:
             else:
                 later.append(nxt)
                 break  # keep the order of other subscriptions' messages
+        self._acked: set[int] = set()  # messages of this batch acknowledged so far
+        try:
+            self._handle_batch(sub, msgs)
+        except BusClosed:
+            raise
+        except Exception as e:  # a fault of the bus itself: still no message without an outcome
+            log.exception("%s: internal error on %d message(s) from %s", self.service, len(msgs), first.topic)
+            for msg in msgs:
+                if id(msg) not in self._acked:
+                    self._reject(msg, f"internal error: {type(e).__name__}: {e}")
+        while len(self._done) > self._dedupe_window:
+            self._done.popitem(last=False)
+        self.stats.last_message_at = time.time()
+        for msg in later:
+            self._dispatch(msg)
+
+    def _handle_batch(self, sub: _Subscription, msgs: list[mqtt.MQTTMessage]) -> None:
         items: list[tuple[Envelope, str]] = []
         taken: list[mqtt.MQTTMessage] = []
         for msg in msgs:
             payload = bytes(msg.payload)
             try:
-                env = decode(payload, self.config.max_message_bytes)
+                env = decode(payload, self.config.max_message_bytes, self.config.header_limits)
             except MessageError as e:
-                self.dead_letter(msg.topic, payload, str(e))
-                self._ack(msg)
+                self._reject(msg, str(e))
+                continue
+            except Exception as e:  # a decoder fault must not leave the message without an outcome
+                log.exception("%s: decoder failed on a message from %s", self.service, msg.topic)
+                self._reject(msg, f"undecodable: {type(e).__name__}: {e}")
                 continue
             event_id = getattr(env.message, "event_id", None)
             if event_id is not None and event_id in self._done:
@@ -311,50 +386,106 @@ class Bus:
                 continue
             items.append((env, msg.topic))
             taken.append(msg)
-        error = self._call(sub, items, taken) if items else None
-        if error is not None:
-            if len(items) == 1:
-                self.dead_letter(taken[0].topic, bytes(taken[0].payload), error)
-            else:
-                for item, msg in zip(items, taken):  # find the bad one
-                    if (error := self._call(sub, [item], [msg])) is not None:
-                        self.dead_letter(msg.topic, bytes(msg.payload), error)
-        for (env, _), msg in zip(items, taken):
-            event_id = getattr(env.message, "event_id", None)
-            if event_id is not None:
-                self._done[event_id] = None
-            self.stats.handled += 1
-            self._ack(msg)
-        while len(self._done) > self._dedupe_window:
-            self._done.popitem(last=False)
-        self.stats.last_message_at = time.time()
-        for msg in later:
-            self._dispatch(msg)
+        if not items:
+            return
+        keys = [_key(env, msg) for (env, _), msg in zip(items, taken)]
+        known = self._ledger.attempts(keys)
+        limit = self.config.consumer.max_attempts
+        fresh = [i for i, k in enumerate(keys) if known.get(k, (0, None))[0] < limit]
+        for i in set(range(len(keys))) - set(fresh):  # redelivered after too many runs: poison
+            count, last = known[keys[i]]
+            self._poison(taken[i], keys[i], f"no outcome after {count} attempts "
+                                            f"(last: {last or 'the consumer stopped while handling it'})")
+        items, taken, keys = [items[i] for i in fresh], [taken[i] for i in fresh], [keys[i] for i in fresh]
+        if not items:
+            return
+        status, why = self._call(sub, items, keys)
+        if status != "ok" and len(items) == 1:
+            self._fail(taken[0], keys[0], status, why)
+            return
+        if status != "ok":  # find the bad one(s): each alone, once more when the batch ran out of attempts
+            for item, msg, key in zip(items, taken, keys):
+                one, why = self._call(sub, [item], [key], once=status == "poison")
+                if one == "ok":
+                    self._finish(item[0], msg, key)
+                else:
+                    self._fail(msg, key, one, why)
+            return
+        for (env, _), msg, key in zip(items, taken, keys):
+            self._finish(env, msg, key)
 
-    def _call(self, sub: _Subscription, items: list[tuple[Envelope, str]],
-              msgs: list[mqtt.MQTTMessage]) -> str | None:
-        """Run the handler, retrying on RetryLater; the error text when it failed for good."""
+    def _call(self, sub: _Subscription, items: list[tuple[Envelope, str]], keys: list[str],
+              once: bool = False) -> tuple[str, str]:
+        """Run the handler, retrying on RetryLater: ("ok", ""), ("error", why) when it failed for
+        good, ("poison", why) when the messages ran out of attempts (or ``once`` and RetryLater)."""
         delay = self.config.reconnect_min_s
-        while True:
-            try:
-                sub.handler(items)
-                return None
-            except RetryLater as e:
-                self.stats.retries += 1
-                log.warning("%s: %s; retrying %d message(s) in %.1fs", self.service, e, len(items), delay)
-                if self._stopping.wait(delay):
-                    raise BusClosed from None  # leave unacknowledged: redelivered later
-                delay = min(delay * 2, self.config.reconnect_max_s)
-            except BusClosed:
-                raise
-            except Exception as e:
-                log.exception("%s: batch handler failed on %d message(s) from %s", self.service, len(items),
-                              msgs[0].topic)
-                return f"handler error: {type(e).__name__}: {e}"
+        limit = self.config.consumer.max_attempts
+        try:
+            while True:
+                runs = self._ledger.start(keys)
+                try:
+                    sub.handler(items)
+                    return "ok", ""
+                except RetryLater as e:
+                    self._ledger.failed(keys, f"RetryLater: {e}")
+                    if once or runs >= limit:
+                        return "poison", f"no outcome after {runs} attempts (last: RetryLater: {e})"
+                    self.stats.retries += 1
+                    self._retrying = f"retrying: {e}; attempt {runs} of {limit}"
+                    log.warning("%s: %s; retrying %d message(s) in %.1fs (attempt %d of %d)", self.service, e,
+                                len(items), delay, runs, limit)
+                    if self._stopping.wait(delay):
+                        raise BusClosed from None  # leave unacknowledged: redelivered later
+                    delay = min(delay * 2, self.config.reconnect_max_s)
+                except BusClosed:
+                    raise
+                except Exception as e:
+                    log.exception("%s: handler failed on %d message(s) from %s", self.service, len(items),
+                                  items[0][1])
+                    return "error", f"handler error: {type(e).__name__}: {e}"
+        finally:
+            self._retrying = None
+
+    def _finish(self, env: Envelope, msg: mqtt.MQTTMessage, key: str) -> None:
+        event_id = getattr(env.message, "event_id", None)
+        if event_id is not None:
+            self._done[event_id] = None
+        self.stats.handled += 1
+        self._ledger.finish([key])
+        self._ack(msg)
+
+    def _fail(self, msg: mqtt.MQTTMessage, key: str, status: str, why: str) -> None:
+        if status == "poison":
+            self._poison(msg, key, why)
+        else:
+            self._reject(msg, why, key)
+
+    def _poison(self, msg: mqtt.MQTTMessage, key: str, why: str) -> None:
+        self.stats.poison += 1
+        self._reject(msg, f"poison: {why}", key)
+
+    def _reject(self, msg: mqtt.MQTTMessage, reason: str, key: str | None = None) -> None:
+        """Dead-letter and acknowledge: the message's outcome is the dead letter."""
+        self.dead_letter(msg.topic, bytes(msg.payload), reason)
+        if key is not None:
+            self._ledger.finish([key])
+        self._ack(msg)
 
     def _ack(self, msg: mqtt.MQTTMessage) -> None:
+        self._acked.add(id(msg))
         if msg.qos > 0:
+            with self._track:  # before the PUBACK: the broker may reuse the mid right after it
+                self._unacked.pop(msg.mid, None)
+                self._progress_at = time.monotonic()
             self._client.ack(msg.mid, msg.qos)
+
+
+def _key(env: Envelope, msg: mqtt.MQTTMessage) -> str:
+    """What the attempt ledger counts a message by: its event id, else its payload's SHA-256."""
+    event_id = getattr(env.message, "event_id", None)
+    if event_id:
+        return f"{env.message.kind}:{event_id}"
+    return "sha256:" + hashlib.sha256(msg.payload).hexdigest()
 
 
 def _acknowledged(info: mqtt.MQTTMessageInfo, wait_s: float) -> bool:

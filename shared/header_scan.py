@@ -37,15 +37,14 @@ def check_header(raw: bytes, limits: HeaderLimits) -> None:
         raise HeaderLimitError(f"a header number has more than header_limits.max_number_digits "
                                f"({limits.max_number_digits}) digits")
     brackets = outside.translate(None, _KEEP_BRACKETS)
+    depth = deepest = 0
+    for b in brackets[: 2 * limits.max_items]:  # bounded; the items check below covers the rest
+        if b in b"[{":
+            depth += 1
+            if depth > limits.max_depth:
+                raise HeaderLimitError(f"header nests more than header_limits.max_depth ({limits.max_depth}) levels")
+        else:
+            depth -= 1
     items = outside.count(b",") + len(brackets) // 2 + 1
     if items > limits.max_items:
         raise HeaderLimitError(f"header holds about {items} values, over header_limits.max_items ({limits.max_items})")
-    depth = deepest = 0
-    for b in brackets:  # at most 2 * max_items of them
-        if b in b"[{":
-            depth += 1
-            deepest = max(deepest, depth)
-        else:
-            depth -= 1
-    if deepest > limits.max_depth:
-        raise HeaderLimitError(f"header nests {deepest} levels deep, over header_limits.max_depth ({limits.max_depth})")

@@ -41,7 +41,8 @@ def new_event_id() -> str:
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # no infinities or NaN: JSON has none, but Python's parser turns 1e999 into inf
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class Attachment(Strict):

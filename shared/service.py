@@ -8,9 +8,9 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-from stopline.shared.bus import Bus
+from stopline.shared.bus import Bus, default_instance
 from stopline.shared.config import SiteConfig
-from stopline.shared.health import HealthWriter
+from stopline.shared.health import HealthWriter, ledger_file
 
 log = logging.getLogger(__name__)
 
@@ -32,8 +32,10 @@ def stop_on_signals() -> threading.Event:
 def running_bus(site: SiteConfig, service: str, instance: str | None = None,
                 extra_health: Callable[[], dict] | None = None,
                 subscribe: Callable[[Bus], None] | None = None) -> Iterator[Bus]:
-    """A started bus with its health file; stopped (offline status published) on exit."""
-    bus = Bus(site, service, instance)
+    """A started bus with its health file and its attempt ledger (``state_dir/bus/``); stopped
+    (offline status published) on exit."""
+    instance = instance or default_instance()
+    bus = Bus(site, service, instance, ledger=ledger_file(site.state_dir, service, instance))
     if subscribe is not None:
         subscribe(bus)
     bus.start(wait_s=10)

@@ -26,7 +26,9 @@ def record_status(desk: Desk, topic: str, payload: bytes, at: float | None = Non
     if len(parts) != 5 or parts[0] != topics.ROOT or parts[2] != "status":
         return False
     state = payload.decode("utf-8", "replace").strip().lower()
-    if state not in ("online", "offline"):
+    if state.startswith("unhealthy:"):  # "unhealthy: <why>" (stopline.shared.health)
+        state = "unhealthy"
+    if state not in ("online", "offline", "unhealthy"):
         return False
     with desk.session() as s, s.begin():
         s.merge(ServiceStatus(service=parts[3][:64], instance=parts[4][:128], state=state,

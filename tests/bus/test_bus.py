@@ -15,39 +15,7 @@ from stopline.shared.bus import Bus, RetryLater
 from stopline.shared.config import SiteConfig
 from stopline.shared.messages import decode, encode
 
-TOPIC = topics.camera_topic("test", "cam1", topics.CANDIDATE)
-FILTER = topics.any_camera("test", topics.CANDIDATE)
-
-
-def site_for(broker, **mqtt_extra) -> SiteConfig:
-    return SiteConfig.model_validate({"site": "test", "mqtt": {"host": broker.host, "port": broker.port,
-                                                                 **mqtt_extra}})
-
-
-def wait_until(cond, timeout=15.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return True
-        time.sleep(0.05)
-    return False
-
-
-class Collector:
-    """A plain paho subscriber recording (topic, payload, retain)."""
-
-    def __init__(self, broker, topic):
-        self.messages = []
-        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
-        self.client.on_message = lambda c, u, m: self.messages.append((m.topic, m.payload, m.retain))
-        self.client.connect(broker.host, broker.port)
-        self.client.subscribe(topic, qos=1)
-        self.client.loop_start()
-        time.sleep(0.3)
-
-    def close(self):
-        self.client.loop_stop()
-        self.client.disconnect()
+from support.bus_helpers import FILTER, TOPIC, Collector, site_for, wait_until  # noqa: E402
 
 
 @pytest.fixture()
