@@ -23,7 +23,7 @@ from stopline.shared.messages import PlateResult, sha256_hex
 
 from . import audit
 from .desk import Desk, desk_of
-from .integrity import RegisteredKey, Verdict, combine, verify_signature
+from .integrity import EvidenceError, RegisteredKey, Verdict, combine, undecodable, verify_signature
 from .lookup import LookupQuery, clone_check, lookup_many
 from .models import AuditEntry, Camera, CameraKey, Evidence, LookupCandidate, Violation
 from .plates import normalise_plate
@@ -31,6 +31,7 @@ from .sql import insert_ignore, insert_rows
 
 
 MISSING = "0" * 64  # the SHA-256 and file of an image that did not arrive
+IMAGE_KINDS = ("evidence", "plate", "crop")  # other attachments (e.g. a clip) are not images
 
 
 @dataclass(frozen=True)
@@ -134,6 +135,11 @@ def _ingest(desk: Desk, session: Session, items: Sequence[tuple[PlateResult, dic
     position = {i: k for k, i in enumerate(unique)}
 
     images = {i: _images(items[i][0], items[i][1]) for i in unique}
+    for i in unique:  # evidence that cannot be shown is refused, never stored as intact
+        bad = undecodable([(img.name, img.data) for img in images[i]
+                           if img.kind in IMAGE_KINDS and img.data is not None])
+        if bad:
+            raise EvidenceError(f"event {items[i][0].candidate.event_id}: image(s) not decodable: {', '.join(bad)}")
     bundles = {i: _bundle(images[i]) for i in unique}
     desk.store.put_many([bundle for bundle in bundles.values() if bundle[1]])
 

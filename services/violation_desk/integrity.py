@@ -11,6 +11,8 @@ import functools
 import hashlib
 from dataclasses import dataclass
 
+import cv2
+import numpy as np
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -76,6 +78,17 @@ def verify_signature(candidate: Candidate, keys: list[RegisteredKey]) -> Verdict
     if candidate.key_id and candidate.key_id not in known_ids:
         return Verdict("unverified", f"signed by unregistered key {candidate.key_id}")
     return Verdict("tampered", "Ed25519 signature does not match the event")
+
+
+class EvidenceError(ValueError):
+    """A plate result whose images cannot be used as evidence (the bus dead-letters it)."""
+
+
+def undecodable(images: list[tuple[str, bytes]]) -> list[str]:
+    """Names of the images whose bytes do not decode. Decoded at 1/8 scale: the whole
+    compressed stream is read (a truncated or garbage JPEG fails) at a fraction of the cost."""
+    return [name for name, data in images
+            if not data or cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_REDUCED_GRAYSCALE_8) is None]
 
 
 def combine(signature: Verdict, broken_images: list[str]) -> Verdict:
