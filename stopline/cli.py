@@ -12,6 +12,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
+from stopline.children import follow_parent
 from stopline.shared.config import ConfigError
 
 # command group -> module that defines add_commands(subparsers) for it
@@ -21,7 +22,7 @@ COMMAND_MODULES: dict[str, str] = {
     "serve": "stopline.services.serve",
     "health": "stopline.services.serve",
     "demo": "stopline.demo",
-    "detect": "stopline.services.vehicle_detector.cli",
+    "detect": "stopline.detect",
     "camera": "stopline.services.vehicle_detector.cli",
     "plates": "stopline.services.plate_reader.cli",
     "desk": "stopline.services.violation_desk.cli",
@@ -50,6 +51,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    follow_parent()  # started by ``stopline demo``: stop when it does, even if it is killed
     argv = list(sys.argv[1:] if argv is None else argv)
     first = next((a for a in argv if not a.startswith("-")), None)
     parser = build_parser(first if first in COMMAND_MODULES else None)

@@ -10,7 +10,7 @@ from stopline.shared.config import PlateFinderConfig, SiteConfig
 from stopline.shared.messages import Envelope, ViolationCandidate
 from stopline.shared.plates import FirstFound, PlateFinder, TextDetLocaliser, YoloLocaliser
 from stopline.shared.service import running_bus
-from stopline.services.plate_finder.choose import choose_plates
+from stopline.shared.plates.choose import choose_plates
 
 SERVICE = "plate-finder"
 

@@ -12,7 +12,7 @@ from stopline.shared.config import SiteConfig
 from stopline.shared.messages import Envelope, PlateCandidates
 from stopline.shared.plates import PlateReader
 from stopline.shared.service import running_bus
-from stopline.services.plate_reader.reading import read_plates
+from stopline.shared.plates.reading import read_plates
 
 SERVICE = "plate-reader"
 
