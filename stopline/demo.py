@@ -22,8 +22,10 @@ from pathlib import Path
 
 import yaml
 
+from stopline.children import child_env
 from stopline.embedded_broker import EmbeddedBroker
 from stopline.shared.health import health_dir
+from stopline.shared.signing import generate_key, public_key_path
 
 SERVICES = ("violation-desk", "plate-reader", "plate-finder", "vehicle-detector")
 DEMO_USER = "demo"
@@ -56,7 +58,7 @@ def _free_port() -> int:
 
 
 def _stopline(*args: str, **kw) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "stopline", *args], check=True, **kw)
+    return subprocess.run([sys.executable, "-m", "stopline", *args], check=True, env=child_env(), **kw)
 
 
 def render_scene(scene: Path, seed: int, duration: float, night: bool, red_runners: float, region: str) -> None:
@@ -73,6 +75,20 @@ def render_scene(scene: Path, seed: int, duration: float, night: bool, red_runne
     stamp.write_text(json.dumps(wanted))
 
 
+def signed_camera(work: Path, scene: Path) -> Path:
+    """The scene's camera with a signing key of its own (created now, like a camera's at
+    installation): ``work/camera.yaml``, its key ``work/keys/<camera>.pem`` and ``.pub.pem``."""
+    camera = yaml.safe_load((scene / "camera.yaml").read_text())
+    key = (work / "keys" / f"{camera['id']}.pem").resolve()
+    generate_key(key, overwrite=True)
+    camera.setdefault("evidence", {})["signing_key"] = str(key)
+    source = Path(camera.get("source") or "video.mp4")
+    camera["source"] = str(source if source.is_absolute() else (scene / source).resolve())
+    path = work / "camera.yaml"
+    path.write_text(yaml.safe_dump(camera, sort_keys=False))
+    return path.resolve()
+
+
 def write_site(work: Path, scene: Path, mqtt_port: int, web_port: int) -> Path:
     site = {
         "site": "demo",
@@ -80,7 +96,7 @@ def write_site(work: Path, scene: Path, mqtt_port: int, web_port: int) -> Path:
         "mqtt": {"host": "127.0.0.1", "port": mqtt_port, "shared_subscriptions": False,
                  "reconnect_min_s": 0.5, "reconnect_max_s": 5},
         "database": {"url": f"sqlite:///{(work / 'desk.db').resolve()}"},
-        "cameras": [{"file": str((scene / "camera.yaml").resolve()), "loop": False}],
+        "cameras": [{"file": str(signed_camera(work, scene)), "loop": False}],
         "services": {
             "vehicle_detector": {"realtime": True},
             "violation_desk": {"host": "127.0.0.1", "port": web_port,
@@ -100,29 +116,36 @@ def prepare_desk(site_path: Path, scene: Path) -> str:
               stdout=subprocess.DEVNULL)
     _stopline("desk", "add-user", DEMO_USER, "--role", "supervisor", "--password", password,
               "--config", str(site_path), "--replace")
+    # the camera's public key: its evidence shows as verified, and anything altered as tampered
+    camera = yaml.safe_load((site_path.parent / "camera.yaml").read_text())
+    public = public_key_path(camera["evidence"]["signing_key"])
+    _stopline("desk", "add-camera", "--id", camera["id"], "--public-key", str(public), "--config", str(site_path),
+              stdout=subprocess.DEVNULL)
     return password
 
 
-def start_services(site_path: Path, logs: Path) -> dict[str, subprocess.Popen]:
+def start_services(site_path: Path, logs: Path, procs: dict[str, subprocess.Popen]) -> None:
+    """Start the four services into ``procs`` (filled as they start, so that a stop half-way
+    through still finds every one started)."""
     logs.mkdir(parents=True, exist_ok=True)
-    procs = {}
-    env = {**os.environ, "STOPLINE_INSTANCE": "demo"}
+    env = child_env({**os.environ, "STOPLINE_INSTANCE": "demo"})  # they stop when the demo does
     for name in SERVICES:
         log = open(logs / f"{name}.log", "w")
         procs[name] = subprocess.Popen([sys.executable, "-m", "stopline", "serve", name, "--config", str(site_path)],
                                        stdout=log, stderr=subprocess.STDOUT, env=env)
-    return procs
+        log.close()
 
 
 def stop_services(procs: dict[str, subprocess.Popen]) -> None:
     for name in reversed(SERVICES):  # producers first, so consumers drain what is in flight
-        proc = procs[name]
-        if proc.poll() is None:
+        proc = procs.get(name)
+        if proc is not None and proc.poll() is None:
             proc.send_signal(signal.SIGTERM)
             try:
                 proc.wait(20)
             except subprocess.TimeoutExpired:
                 proc.kill()
+                proc.wait()
 
 
 def _health(state: Path, service: str) -> dict:
@@ -139,6 +162,17 @@ def _queued_count(site_path: Path) -> int:
     return count_violations(site_path)
 
 
+def progress_line(detector_health: dict, queued: int, duration: float) -> str:
+    """The demo's one-line progress. ``queued`` is counted in the desk's database as it is now;
+    the detector's count of candidates sent comes from its health file, rewritten every few
+    seconds, so it can lag: a candidate can be queued before the file says it was sent. Every
+    queued candidate was sent, so sent is at least ``queued``."""
+    det = detector_health
+    sent = max(int(det.get("candidates", 0)), queued)
+    return (f"\rvideo {float(det.get('video_time_s', 0.0)):6.1f}/{duration:.0f} s | candidates sent {sent:3d} | "
+            f"queued for review {queued:3d} | dropped frames {det.get('dropped_frames', 0)}")
+
+
 def wait_for_pipeline(site_path: Path, state: Path, procs: dict[str, subprocess.Popen], duration: float,
                       settle_s: float) -> None:
     """Progress until the detector finished the video and the queue holds all its candidates."""
@@ -152,10 +186,8 @@ def wait_for_pipeline(site_path: Path, state: Path, procs: dict[str, subprocess.
         det = _health(state, "vehicle-detector")
         sent = int(det.get("candidates", 0))
         queued = _queued_count(site_path)
-        video_s = float(det.get("video_time_s", 0.0))
         finished = bool(det.get("finished")) and int(det.get("outbox", 0)) == 0
-        line = (f"\rvideo {video_s:6.1f}/{duration:.0f} s | candidates sent {sent:3d} | "
-                f"queued for review {queued:3d} | dropped frames {det.get('dropped_frames', 0)}")
+        line = progress_line(det, queued, duration)
         if line != last_line:
             print(line, end="", flush=True)
             last_line = line
@@ -170,7 +202,12 @@ def wait_for_pipeline(site_path: Path, state: Path, procs: dict[str, subprocess.
         time.sleep(0.5)
 
 
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)  # Ctrl-C, kill/systemd/CI, closed terminal
+
+
 def run_demo(args: argparse.Namespace) -> int:
+    for sig in STOP_SIGNALS:  # each one as Ctrl-C: KeyboardInterrupt, then the clean-up below
+        signal.signal(sig, signal.default_int_handler)
     work = Path(args.workdir).resolve()
     scene = work / "scene"
     work.mkdir(parents=True, exist_ok=True)
@@ -182,14 +219,16 @@ def run_demo(args: argparse.Namespace) -> int:
             import shutil
 
             shutil.rmtree(p)
-    render_scene(scene, args.seed, args.duration, args.night, args.red_runners, args.region)
-    broker = EmbeddedBroker(port=_free_port()).start()
-    site_path = write_site(work, scene, broker.port, args.port)
-    password = prepare_desk(site_path, scene)
-    url = f"http://127.0.0.1:{args.port}/"
-    print(f"review page: {url}  login: {DEMO_USER} / {password}")
-    procs = start_services(site_path, work / "logs")
+    procs: dict[str, subprocess.Popen] = {}
+    broker = None
     try:
+        render_scene(scene, args.seed, args.duration, args.night, args.red_runners, args.region)
+        broker = EmbeddedBroker(port=_free_port()).start()
+        site_path = write_site(work, scene, broker.port, args.port)
+        password = prepare_desk(site_path, scene)
+        url = f"http://127.0.0.1:{args.port}/"
+        print(f"review page: {url}  login: {DEMO_USER} / {password}")
+        start_services(site_path, work / "logs", procs)
         if not args.no_browser:
             webbrowser.open(url)
         wait_for_pipeline(site_path, work / "state", procs, args.duration, args.settle)
@@ -208,6 +247,11 @@ def run_demo(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         print()
     finally:
+        for sig in STOP_SIGNALS:  # the clean-up runs to its end: a second Ctrl-C or kill waits for it
+            signal.signal(sig, signal.SIG_IGN)
+        if procs:
+            print("stopping the services", flush=True)
         stop_services(procs)
-        broker.stop()
+        if broker is not None:
+            broker.stop()
     return 0
