@@ -6,13 +6,17 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 ARGS ?=
 PYTEST_ARGS ?=
+# the tests run in parallel groups (tests/conftest.py, docs/testing.md); TEST_WORKERS=0: one process
+TEST_WORKERS ?= 4
 
 .PHONY: demo test install system-deps
 
+# setuptools tells every editable install to beware of folders named like the package; here the
+# folder stopline/ is the package (pyproject.toml's package-dir), so that notice is filtered out
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[test]'
+	PYTHONWARNINGS='ignore:Editable installation' $(PY) -m pip install -q -e '.[test]'
 	rm -f $(VENV)/.installed-*
 	touch $@
 
@@ -25,4 +29,4 @@ system-deps:
 	bash scripts/system-deps.sh
 
 test: $(STAMP) system-deps
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
