@@ -8,6 +8,7 @@ import json
 import struct
 import time
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from support.samples import candidate
@@ -174,3 +175,23 @@ def test_the_prescan_costs_little_on_a_large_evidence_message():
         check_header(payload[8 : 8 + hlen], HeaderLimits())
     scan = time.perf_counter() - t0
     assert scan < 0.05 * whole, (scan, whole)
+
+
+@pytest.mark.parametrize("shape", [
+    b'"' + b'\\"' * 490_000,  # an unterminated string of escaped quotes: quadratic for a backtracking regex
+    b'"' + b"\\" * 999_990 + b'"',
+    b'[' + b'"a",' * 249_000 + b'"a"]',
+    b"[" * 1_000_000,
+    b"[]" * 500_000,
+    b"1" * 1_000_000,
+    b'"' * 1_000_000,
+])
+def test_the_prescan_is_linear_on_hostile_headers(shape):
+    from stopline.shared.header_scan import HeaderLimitError, check_header
+
+    t0 = time.perf_counter()
+    with pytest.raises(HeaderLimitError):
+        check_header(shape, HeaderLimits())
+    assert time.perf_counter() - t0 < 2.0  # ~25 ms per MB on a loaded 2-core machine
+    with pytest.raises(MessageError):
+        decode(envelope(shape))
