@@ -118,6 +118,19 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     o.add_argument("--keep-fp32", action="store_true", help="keep the FP32 ONNX next to the INT8 one")
     o.set_defaults(func=cmd_ocr)
 
+    f = sub.add_parser("ocr-finetune", help="fine-tune the recogniser on real plate crops + synthetic plates, "
+                                            "export FP32 ONNX and INT8")
+    f.add_argument("--plates", type=Path, default=Path("../shared/data/plates"),
+                   help="folder of plate regions (REGION/NAME.txt ground truth)")
+    f.add_argument("--regions", default="openalpr-eu,openalpr-br,caltech-us",
+                   help="regions whose training photos are used (comma-separated)")
+    f.add_argument("--out", type=Path, default=Path("training-runs/ocr"))
+    f.add_argument("--steps", type=int, default=1500)
+    f.add_argument("--batch", type=int, default=24)
+    f.add_argument("--hours", type=float, help="wall-clock budget (stops early)")
+    f.add_argument("--threads", type=int, default=1)
+    f.set_defaults(func=cmd_ocr_finetune)
+
     b = sub.add_parser("build", help="(re)build the INT8 OCR recogniser from the installed easyocr weights")
     b.add_argument("--out", type=Path, default=MODELS_DIR)
     b.set_defaults(func=cmd_build)
@@ -185,6 +198,29 @@ def cmd_warmstart(args: argparse.Namespace) -> int:
     except (ToolchainError, OSError, KeyError) as e:
         return _fail(e)
     print(f"weights: {out}")
+    return 0
+
+
+def cmd_ocr_finetune(args: argparse.Namespace) -> int:
+    from dataclasses import asdict
+
+    from .ocr import quantize_recognizer
+    from .ocr_finetune import export_fine_tuned, fine_tune
+
+    try:
+        args.out.mkdir(parents=True, exist_ok=True)
+        regions = [r for r in args.regions.split(",") if r]
+        report = fine_tune(args.plates, regions, args.out / "recognizer.pt", steps=args.steps, batch=args.batch,
+                           threads=args.threads, hours=args.hours)
+        fp32 = export_fine_tuned(args.out / "recognizer.pt", args.out / "recognizer-fp32.onnx")
+        int8 = quantize_recognizer(fp32, args.out / "recognizer-int8.onnx")
+    except (ToolchainError, OSError) as e:
+        return _fail(e)
+    info = {**asdict(report), "regions": regions, "command": "stopline models ocr-finetune " +
+            f"--regions {args.regions} --steps {args.steps} --batch {args.batch}"}
+    (args.out / "recognizer.train.json").write_text(json.dumps(info, indent=2))
+    print(f"real val exact {report.val_exact_before:.3f} -> {report.val_exact_after:.3f} (step {report.best_step}); "
+          f"onnx: {fp32}, {int8}")
     return 0
 
 

@@ -52,12 +52,15 @@ def easyocr_reader(quantize: bool = True, threads: int = 1):
                           download_enabled=False, detector=False, verbose=False, quantize=quantize)
 
 
-def export_recognizer(out: Path, opset: int = 17) -> Path:
-    """FP32 ONNX of the english_g2 recogniser: input (N, 1, 64, W), output (N, T, C) softmax."""
+def export_recognizer(out: Path, opset: int = 17, state_dict: dict | None = None) -> Path:
+    """FP32 ONNX of the english_g2 recogniser: input (N, 1, 64, W), output (N, T, C) softmax;
+    ``state_dict``: fine-tuned weights for the same network."""
     import onnx
     import torch
 
     reader = easyocr_reader(quantize=False)
+    if state_dict is not None:
+        reader.recognizer.load_state_dict(state_dict)
     model = reader.recognizer.eval()
     characters = getattr(reader, "character", None) or EN_G2_CHARACTERS
 

@@ -1,0 +1,60 @@
+"""Recogniser fine-tuning data: synthetic plates, camera degradation, real crops by split."""
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+pytest.importorskip("PIL")
+
+from stopline.training.ocr_finetune import (LAYOUTS, _fonts, degrade, real_crops, rectify,  # noqa: E402
+                                            synthetic_plate)
+from stopline.training.real_data import plate_split  # noqa: E402
+
+
+def test_synthetic_plates_have_alphanumeric_labels_and_visible_characters():
+    rng = np.random.default_rng(3)
+    fonts = _fonts()
+    lengths = set()
+    for _ in range(40):
+        img, label = synthetic_plate(rng, fonts)
+        assert label.isalnum() and label.upper() == label and 5 <= len(label) <= 8
+        lengths.add(len(label))
+        assert img.ndim == 3 and img.shape[1] > img.shape[0]
+        assert img.std() > 10  # characters drawn, not a blank plate
+    assert len(lengths) >= 3  # layouts of several lengths
+    assert any(" " in lay or "-" in lay for lay in LAYOUTS)
+
+
+def test_degrade_keeps_a_readable_sized_crop():
+    rng = np.random.default_rng(5)
+    img, _ = synthetic_plate(rng, _fonts())
+    for _ in range(20):
+        out = degrade(img, rng)
+        assert out.dtype == np.uint8 and out.ndim == 3
+        assert 0.8 < out.shape[1] / img.shape[1] < 1.2 and 0.7 < out.shape[0] / img.shape[0] < 1.3
+
+
+def test_rectify_undoes_a_perspective_warp():
+    plate = np.full((60, 200, 3), 255, np.uint8)
+    cv2.putText(plate, "AB123", (10, 48), cv2.FONT_HERSHEY_SIMPLEX, 1.6, (0, 0, 0), 4)
+    corners = np.float32([[40, 30], [250, 50], [245, 120], [35, 95]])
+    m = cv2.getPerspectiveTransform(np.float32([[0, 0], [200, 0], [200, 60], [0, 60]]), corners)
+    scene = cv2.warpPerspective(plate, m, (320, 180), borderValue=(128, 128, 128))
+    flat = rectify(scene, corners, height=60)
+    back = cv2.resize(flat, (200, 60))
+    assert np.abs(back.astype(int) - plate).mean() < 25
+
+
+def test_real_crops_take_only_the_split_asked_for(tmp_path):
+    folder = tmp_path / "eu"
+    folder.mkdir()
+    for i in range(20):
+        img = np.full((100, 200, 3), 200, np.uint8)
+        cv2.imwrite(str(folder / f"p{i}.jpg"), img)
+        (folder / f"p{i}.txt").write_text(f"p{i}.jpg\t20\t30\t80\t20\tAB{i}\n")
+    train = real_crops(tmp_path, ["eu"], "train")
+    assert {c.text for c in train} == {f"AB{i}" for i in range(20) if plate_split("eu", f"p{i}") == "train"}
+    assert all(c.image.shape[:2] == (20, 80) for c in train)
+    assert not {c.text for c in train} & {c.text for c in real_crops(tmp_path, ["eu"], "test")}
