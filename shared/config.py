@@ -56,6 +56,14 @@ class ExemptZone(StrictModel):
     polygon: list[Point] = Field(min_length=3)
 
 
+class IgnoreZone(StrictModel):
+    """Area the plate finder and reader never look in: the camera's burned-in overlay (date,
+    time, camera name, logo). ``stopline camera check`` proposes them."""
+
+    name: str = "overlay"
+    polygon: list[Point] = Field(min_length=3, description="pixels, in the frame_size geometry")
+
+
 class SignalHead(StrictModel):
     id: str
     group: str = "main"
@@ -137,6 +145,7 @@ class CameraConfig(StrictModel):
     travel_direction: Point = Field(description="image-space direction vehicles travel in, e.g. [0, 1] = down")
     lanes: list[Lane] = Field(default_factory=list)
     exempt_zones: list[ExemptZone] = Field(default_factory=list)
+    ignore_zones: list[IgnoreZone] = Field(default_factory=list, description="overlay text: never a plate")
     signal: SignalConfig
     rules: RulesConfig = Field(default_factory=RulesConfig)
     evidence: EvidenceConfig = Field(default_factory=EvidenceConfig)

@@ -27,13 +27,14 @@ def build_finder(config: PlateFinderConfig) -> PlateFinder:
 def run(site: SiteConfig, stop: threading.Event) -> int:
     config = site.services.plate_finder
     finder = build_finder(config)
+    cameras = {cam.id: cam for cam in site.cameras}  # their ignore_zones: overlay text is no plate
 
     def subscribe(bus: Bus) -> None:
         def handle(env: Envelope, topic: str) -> None:
             if not isinstance(env.message, ViolationCandidate):
                 raise ValueError(f"expected a violation candidate, got {env.message.schema_}")
-            out, blobs = choose_plates(env.message, env.blobs, config, finder)
             cam = env.message.candidate.camera
+            out, blobs = choose_plates(env.message, env.blobs, config, finder, cameras.get(cam))
             bus.publish(topics.camera_topic(site.site, cam, topics.PLATES), out, blobs)
 
         bus.subscribe(topics.any_camera(site.site, topics.CANDIDATE), handle, group=SERVICE)

@@ -1,6 +1,7 @@
 """``stopline plates read IMAGE... [--region auto|us|eu|br] [--engine ...] [--json]``.
 
-One line per image: text, confidence, box, engine, milliseconds; "no plate" when none is read;
+One line per image: text, confidence, box, engine, milliseconds; "no plate" when none is found,
+"unreadable" when one is found but its read is below the confidence floor;
 a clear per-file error for non-images, truncated files and enormous images. It never stops at a
 bad file; the exit status is 1 when any file could not be read as an image, else 0.
 """
@@ -21,9 +22,12 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     read.add_argument("images", nargs="+", metavar="IMAGE")
     read.add_argument("--region", default="auto", choices=["auto", "us", "eu", "br"])
     read.add_argument("--engine", default="rapidocr", choices=["rapidocr", "onnx", "easyocr"])
-    read.add_argument("--model", default=None, help="recogniser ONNX for --engine onnx")
-    read.add_argument("--localiser", default="textdet", choices=["textdet", "cascade", "yolo"])
-    read.add_argument("--localiser-model", default=None, help="plate detector ONNX for --localiser yolo")
+    read.add_argument("--model", default=None,
+                      help="recogniser ONNX for --engine onnx (default: the shipped INT8 recogniser)")
+    read.add_argument("--localiser", default="auto", choices=["auto", "yolo", "textdet", "cascade"],
+                      help="auto (default): the plate model, then the text detector where it finds no sure read")
+    read.add_argument("--localiser-model", default=None,
+                      help="plate detector ONNX for --localiser auto|yolo (default: the shipped INT8 plate model)")
     read.add_argument("--max-pixels", type=int, default=None, help="refuse bigger images (default 40 MP)")
     read.add_argument("--json", action="store_true", help="one JSON object per line")
     read.set_defaults(func=cmd_read)
@@ -54,6 +58,9 @@ def cmd_read(args: argparse.Namespace) -> int:
         else:
             if r is None:
                 out.update(text=None, result="no plate", engine=reader.engine_name)
+            elif r.unreadable:
+                out.update(text=None, result="unreadable", confidence=round(r.confidence, 3), guess=r.guess,
+                           box=[round(v, 1) for v in r.box] if r.box else None, engine=r.engine)
             else:
                 out.update(text=r.text, confidence=round(r.confidence, 3), region=r.region,
                            box=[round(v, 1) for v in r.box] if r.box else None, engine=r.engine,
@@ -63,7 +70,7 @@ def cmd_read(args: argparse.Namespace) -> int:
         elif "error" in out:
             print(f"{path}\terror: {out['error']}", flush=True)
         elif out.get("text") is None:
-            print(f"{path}\tno plate", flush=True)
+            print(f"{path}\t{out['result']}", flush=True)
         else:
             box = ",".join(f"{v:.0f}" for v in out["box"]) if out["box"] else "-"
             print(f"{path}\t{out['text']}\t{out['confidence']:.2f}\t{box}\t{out['engine']}\t{out['ms']:.0f} ms",

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import logging
 
-from stopline.shared.config import PlateFinderConfig
+from stopline.shared.config import CameraConfig, PlateFinderConfig
 from stopline.shared.imaging import crop, decode_jpeg, encode_jpeg, expand_box
 from stopline.shared.messages import PlateCandidates, PlateImage, ViolationCandidate, sha256_hex
 from stopline.shared.plates import PlateFinder, rank_evidence
+from stopline.shared.plates.overlays import mask_zones, scaled_zones
 
 log = logging.getLogger(__name__)
 
@@ -21,10 +22,16 @@ EVIDENCE_ROLES = ("crossing", "approach", "inside")  # the fallback prefers them
 
 
 def choose_plates(message: ViolationCandidate, blobs: dict[str, bytes], config: PlateFinderConfig,
-                  finder: PlateFinder | None = None) -> tuple[PlateCandidates, dict[str, bytes]]:
+                  finder: PlateFinder | None = None, camera: CameraConfig | None = None
+                  ) -> tuple[PlateCandidates, dict[str, bytes]]:
+    """``camera``: its ``ignore_zones`` (overlay text) are painted out of every evidence image
+    before looking, so neither the finder nor, through the crops it sends, the reader sees them."""
     cand = message.candidate
     evidence = [e for e in cand.evidence if e.role in EVIDENCE_ROLES]
+    zones = [z.polygon for z in camera.ignore_zones] if camera is not None else []
+    frame_size = camera.frame_size if camera is not None else None
     images = {e.name: decode_jpeg(blobs[e.name]) for e in evidence}
+    images = {k: mask_zones(v, scaled_zones(zones, v.shape, frame_size)) for k, v in images.items()}
     ranked = rank_evidence([(e.name, images[e.name], e.vehicle_box) for e in evidence],
                            max_plates=config.max_plates, min_sharpness=config.min_sharpness, finder=finder)
     out_blobs = dict(blobs)

@@ -259,7 +259,7 @@ def easyocr_model_dir() -> str:
 # usual OCR look-alikes; used to give text-only engines alternatives for format correction
 CONFUSIONS = {"O": "0D", "0": "OD", "D": "0O", "I": "1", "1": "I", "B": "8", "8": "B", "S": "5",
               "5": "S", "Z": "2", "2": "Z", "G": "6", "6": "G", "Q": "0", "A": "4", "4": "A",
-              "T": "7", "7": "T"}
+              "T": "7", "7": "T", "L": "4"}  # L: the open-topped 4 of US plate fonts
 
 
 def text_to_raw(text: str, conf: float) -> RawRead:
@@ -276,12 +276,18 @@ def text_to_raw(text: str, conf: float) -> RawRead:
 
 
 def make_engine(engine: str = "rapidocr", model: str | None = None, threads: int = 1) -> OcrEngine:
-    """The engine named in ``PlateReaderConfig.engine``."""
+    """The engine named in ``PlateReaderConfig.engine``; ``onnx`` without ``model`` is the shipped
+    recogniser (``stopline.models.recognizer_model()``)."""
     if engine == "rapidocr":
         return RapidOcrEngine(threads=threads)
     if engine == "onnx":
         if not model:
-            raise EngineError("engine 'onnx' needs a model path (plate_reader.model)")
+            from stopline.models import recognizer_model
+
+            try:
+                model = str(recognizer_model())  # the shipped INT8 recogniser
+            except FileNotFoundError as e:
+                raise EngineError(str(e)) from None
         if _input_channels(model) == 1:
             # the toolchain's export of easyocr's recogniser (``stopline models ocr``):
             # grey 64 px lines, easyocr's own preprocessing

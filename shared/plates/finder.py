@@ -9,6 +9,7 @@ from typing import Sequence
 import numpy as np
 
 from .localise import PlateLocaliser, TextDetLocaliser, make_localiser, sharpness, tighten
+from .overlays import Polygon, is_static, mask_zones, scaled_zones
 from .rectify import expand_quad
 from .types import XYXY, PlateBox
 
@@ -78,12 +79,22 @@ def crop_plate(image: np.ndarray, plate: PlateBox, margin: float = 0.3) -> tuple
 
 
 def rank_evidence(images: Sequence[tuple[str, np.ndarray, XYXY | None]], max_plates: int = 3,
-                  min_sharpness: float = 0.0, finder: PlateFinder | None = None) -> list[EvidencePlate]:
+                  min_sharpness: float = 0.0, finder: PlateFinder | None = None,
+                  ignore_zones: Sequence[Polygon] = (), frame_size: tuple[int, int] | None = None
+                  ) -> list[EvidencePlate]:
     """The most readable plate crops across a violation's evidence images, best first, at most one
-    per image (the reader votes across them). ``images``: (name, BGR image, vehicle box or None)."""
+    per image (the reader votes across them). ``images``: (name, BGR image, vehicle box or None).
+
+    Overlays are never plates: ``ignore_zones`` (polygons in ``frame_size`` pixels) are painted
+    out before looking, and a candidate whose pixels stay put while the vehicle moves between
+    the burst's frames (``overlays.is_static``) is skipped."""
     out = []
-    for name, image, vbox in images:
-        plates = find_plates(image, vbox, max_plates=1, finder=finder)
+    masked = [(name, mask_zones(img, scaled_zones(ignore_zones, img.shape, frame_size)), vbox)
+              for name, img, vbox in images]
+    for i, (name, image, vbox) in enumerate(masked):
+        others = [(img, vb) for j, (_, img, vb) in enumerate(masked) if j != i]
+        plates = [p for p in find_plates(image, vbox, max_plates=3, finder=finder)
+                  if not is_static(p.box, image, vbox, others)]
         if not plates or plates[0].sharpness < min_sharpness:
             continue
         crop, box = crop_plate(image, plates[0])

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .engines import ALPHABET, CONFUSIONS, RawRead
+from .us_states import LAYOUT_STATES
 
 REGIONS = ("us", "eu", "br")
 _LETTERS = np.array([c.isalpha() for c in ALPHABET])
@@ -37,13 +38,29 @@ def _any(region: str, lo: int, hi: int) -> list[PlateFormat]:
     return [PlateFormat(f"{region}-{n}", region, "A" * n) for n in range(lo, hi + 1)]
 
 
+def _example(pattern: str) -> str:
+    letters, digits = iter("ABCDEFGH"), iter("12345678")
+    return "".join(next(letters if c == "L" else digits).lower() for c in pattern)
+
+
+def _us_layouts() -> list[PlateFormat]:
+    """One format per layout in ``us_states.STATE_LAYOUTS``: issued by 5+ states or by one of the
+    four most populous (a third of US vehicles) costs nothing, by 2-4 states 0.1 nats, by one 0.2."""
+    def cost(states: list[str]) -> float:
+        if len(states) >= 5 or set(states) & {"CA", "TX", "FL", "NY"}:
+            return 0.0
+        return 0.1 if len(states) >= 2 else 0.2
+
+    out = [PlateFormat(f"us-{_example(p)}", "us", p, cost(st)) for p, st in LAYOUT_STATES.items()]
+    return sorted(out, key=lambda f: f.cost)
+
+
 FORMATS: dict[str, list[PlateFormat]] = {
     # Brazil: old grey plates ABC1234, Mercosul ABC1D23
     "br": [PlateFormat("br-abc1234", "br", "LLLDDDD"), PlateFormat("br-mercosul", "br", "LLLDLDD")],
-    # US: 2-8 letters/digits; the common 7-character passenger layouts are preferred
-    "us": [PlateFormat("us-1abc234", "us", "DLLLDDD"), PlateFormat("us-abc1234", "us", "LLLDDDD"),
-           PlateFormat("us-abc123", "us", "LLLDDD"), PlateFormat("us-1ab2345", "us", "DLLDDDD", 0.1),
-           *_any("us", 2, 8)],
+    # US: every state's standard layouts (us_states.py), the more states issue one the more it is
+    # preferred; then vanity/specialty plates, any 2-8 letters/digits
+    "us": [*_us_layouts(), *_any("us", 2, 8)],
     # EU: common national layouts (without their separators), then any 2-8 characters
     "eu": [PlateFormat("eu-ab123cd", "eu", "LLDDDLL"),    # HR, IT, FR, SK, ...
            PlateFormat("eu-ab1234cd", "eu", "LLDDDDLL", 0.1),  # HR (4 digits)
@@ -158,6 +175,10 @@ def fit_format(read: RawRead, region: str = "auto", droppable: np.ndarray | None
     best: FormatFit | None = None
     if len(read.probs) == 0:
         return None
+    if region in ("us", "br"):
+        # colour marks in the character row (country band, inspection sticker) are European:
+        # US and Brazilian stickers and state/country names sit above or below the row
+        droppable = None
     for part, drop_cost, dropped in _trims(read, droppable):
         for fmt in formats_for(region):
             if len(fmt.pattern) != len(part.probs):

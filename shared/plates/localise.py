@@ -57,7 +57,7 @@ def crop_roi(image: np.ndarray, roi: XYXY | None) -> tuple[np.ndarray, int, int]
     return image[y1:y2, x1:x2], x1, y1
 
 
-def _box_of(corners: np.ndarray) -> XYXY:
+def box_of(corners: np.ndarray) -> XYXY:
     x1, y1 = corners.min(axis=0)
     x2, y2 = corners.max(axis=0)
     return float(x1), float(y1), float(x2), float(y2)
@@ -132,16 +132,43 @@ def plate_likeness(w: float, h: float, rows: int, img_h: int) -> float:
     return s
 
 
+def plate_look(image: np.ndarray, corners: np.ndarray, rows: int = 1) -> float:
+    """How much a text line looks like a plate's character row (0.5..1): 1 when it sits in a
+    bordered rectangle of its own (the plate: bright or dark background, 1.5-6 times as wide as
+    tall) of which the row is 30-95 % of the height; 0.7 when a rectangle is found with other
+    proportions (a dealer frame's line, a sign); 0.5 when none (badges and lettering on the
+    car's paint, shop signs)."""
+    from .rectify import refine_corners
+
+    # the text detector's box is inflated: a plate cut tight round its row can be smaller
+    quad = refine_corners(image, corners, area=(0.6, 4.0))
+    if quad is None:
+        return 0.5
+    pw = float(np.linalg.norm(quad[1] - quad[0]) + np.linalg.norm(quad[2] - quad[3])) / 2
+    ph = float(np.linalg.norm(quad[3] - quad[0]) + np.linalg.norm(quad[2] - quad[1])) / 2
+    th = float(np.linalg.norm(corners[3] - corners[0]) + np.linalg.norm(corners[2] - corners[1])) / 2
+    if ph < 2:
+        return 0.5
+    aspect, share = pw / ph, th / ph
+    lo = 0.3 if rows == 1 else 0.6
+    return 1.0 if 1.5 <= aspect <= 6.0 and lo <= share <= 0.95 else 0.7
+
+
 class TextDetLocaliser:
     """DB text detector restricted to plate-like lines."""
 
     name = "textdet"
 
-    def __init__(self, detector: TextDetector | None = None, max_side: int = 448, threads: int = 1):
+    def __init__(self, detector: TextDetector | None = None, max_side: int = 448, threads: int = 1,
+                 min_image_side: int = 0):
         self.detector = detector or TextDetector(max_side=max_side, threads=threads)
+        # a closer look only pays on images bigger than this (smaller ones the first pass saw whole)
+        self.min_image_side = min_image_side
 
     def locate(self, image: np.ndarray, roi: XYXY | None = None, max_plates: int = 3) -> list[PlateBox]:
         sub, ox, oy = crop_roi(image, roi)
+        if max(sub.shape[:2]) <= self.min_image_side:
+            return []
         lines = _merge_line([b for b in self.detector.detect(sub) if abs(b.angle) <= 40])
         cands: list[tuple[float, np.ndarray, int, tuple[np.ndarray, ...]]] = []
         in_pair: set[int] = set()
@@ -160,10 +187,12 @@ class TextDetLocaliser:
         off = np.array([ox, oy], np.float32)
         for rank_score, corners, rows, parts in cands:
             corners = corners + off
-            box = _box_of(corners)
-            # bigger text is more likely the plate than stickers and badges, and reads better
+            box = box_of(corners)
+            # bigger text is more likely the plate than stickers and badges, and reads better;
+            # a plate's row sits in a plate (not the longest or biggest text: a bordered rectangle)
             size = min(1.0, (box[3] - box[1]) / 24.0)
-            plates.append(PlateBox(box=box, score=float(rank_score * (0.6 + 0.4 * size)),
+            look = plate_look(image, corners, rows) if rows == 1 else 1.0
+            plates.append(PlateBox(box=box, score=float(rank_score * (0.6 + 0.4 * size) * look),
                                    sharpness=sharpness(image, box), corners=corners, rows=rows,
                                    source=self.name, parts=tuple(p + off for p in parts)))
         plates.sort(key=lambda p: p.score, reverse=True)
@@ -254,29 +283,69 @@ class FirstFound:
         return []
 
 
-def make_localiser(kind: str = "textdet", model: str | None = None, threads: int = 1,
+CLOSE_LOOK_SIDE = 960  # the text detector's second, finer pass over a whole photo (small plates)
+
+
+def close_look(first: TextDetLocaliser) -> TextDetLocaliser:
+    """The text detector again at up to ``CLOSE_LOOK_SIDE`` px, for photos bigger than the first
+    pass's input (a 90 px plate in an 896 px photo has 10 px characters at 448 px: too small)."""
+    return TextDetLocaliser(_sibling(first.detector, CLOSE_LOOK_SIDE),
+                            min_image_side=int(first.detector.max_side * 1.25))
+
+
+def _sibling(det: TextDetector, max_side: int) -> TextDetector:
+    """The same network (one ONNX session) at another input size."""
+    twin = TextDetector.__new__(TextDetector)
+    twin.__dict__.update(det.__dict__)
+    twin.max_side = max_side
+    return twin
+
+
+def make_localiser(kind: str = "auto", model: str | None = None, threads: int = 1,
                    max_side: int = 448) -> PlateLocaliser:
+    """``auto`` (default): the plate model (shipped, or ``model``), then the text detector where
+    it finds nothing, then the text detector's closer look; ``yolo``: the plate model only
+    (shipped unless ``model``); ``textdet``; ``cascade``."""
     if kind == "textdet":
         return TextDetLocaliser(max_side=max_side, threads=threads)
     if kind == "cascade":
         return CascadeLocaliser()
-    if kind == "yolo":
+    if kind in ("yolo", "auto"):
         if not model:
-            raise ValueError("the yolo localiser needs a model path")
-        return YoloLocaliser(model, threads=threads)
-    raise ValueError(f"unknown localiser {kind!r} (textdet, cascade, yolo)")
+            from stopline.models import plate_model
+
+            model = str(plate_model())
+        yolo = YoloLocaliser(model, threads=threads)
+        if kind == "yolo":
+            return yolo
+        text = TextDetLocaliser(max_side=max_side, threads=threads)
+        return FirstFound(yolo, text, close_look(text))
+    raise ValueError(f"unknown localiser {kind!r} (auto, yolo, textdet, cascade)")
+
+
+TIGHTEN_PADS = (0.15, 0.35)  # sideways margins of the second look: the first, and a wider one
+                             # when the line found runs into the first's edge
 
 
 def tighten(detector: TextDetector, image: np.ndarray, plate: PlateBox,
             region_height: int = 80) -> PlateBox | None:
+    for i, pad in enumerate(TIGHTEN_PADS):
+        found, at_edge = _tighten(detector, image, plate, region_height, pad)
+        if not at_edge or i == len(TIGHTEN_PADS) - 1:
+            return found
+    return None
+
+
+def _tighten(detector: TextDetector, image: np.ndarray, plate: PlateBox, region_height: int,
+             pad: float) -> tuple[PlateBox | None, bool]:
     """Second look at one candidate: re-detect text in its neighbourhood at a resolution where the
     characters are ~30 px tall, and return the tight (rotated) line, or the two stacked rows of a
     two-row plate. Coarse boxes are often the whole plate, a cut-off line, or several pieces."""
-    outer = expand_quad(plate.quad(), 0.15, 0.6)
+    outer = expand_quad(plate.quad(), pad, 0.6)
     h = max(np.linalg.norm(outer[3] - outer[0]), np.linalg.norm(outer[2] - outer[1]))
     w = max(np.linalg.norm(outer[1] - outer[0]), np.linalg.norm(outer[2] - outer[3]))
     if h < 4 or w < 4:
-        return None
+        return None, False
     scale = region_height / h
     rw = int(min(480, max(32, w * scale)))
     dst = np.array([[0, 0], [rw - 1, 0], [rw - 1, region_height - 1], [0, region_height - 1]], np.float32)
@@ -292,14 +361,14 @@ def tighten(detector: TextDetector, image: np.ndarray, plate: PlateBox,
     lines = [b for b in lines if b.height >= 8 and plate_likeness(b.width, b.height, 1, 10 * region_height) > 0
              or (b.height >= 8 and b.width >= 1.2 * b.height)]
     if not lines:
-        return None
+        return None, False
     inv = np.linalg.inv(m)
 
     def back(q: np.ndarray) -> np.ndarray:
         return cv2.perspectiveTransform(q.reshape(1, 4, 2).astype(np.float32), inv).reshape(4, 2)
 
-    # the candidate's own extent inside the region (expand_quad added 15% a side)
-    cx1, cx2 = rw * 0.15 / 1.3, rw * 1.15 / 1.3
+    # the candidate's own extent inside the region (expand_quad added ``pad`` a side)
+    cx1, cx2 = rw * pad / (1 + 2 * pad), rw * (1 + pad) / (1 + 2 * pad)
 
     def inside(b: TextBox) -> float:
         bx1, bx2 = b.corners[:, 0].min(), b.corners[:, 0].max()
@@ -307,7 +376,7 @@ def tighten(detector: TextDetector, image: np.ndarray, plate: PlateBox,
 
     lines = [b for b in lines if inside(b) > 0.5]
     if not lines:
-        return None
+        return None, False
     # the registration is the tallest text on a plate (state names, dealer lines are smaller)
     main = max(lines, key=lambda b: b.width * b.height ** 2 * b.score)
     # pieces of the same row (plates split by an emblem, a dash or a wide gap)
@@ -329,8 +398,10 @@ def tighten(detector: TextDetector, image: np.ndarray, plate: PlateBox,
                 and other.height > 0.6 * main.height and other.width > 0.3 * main.width:
             rows.append(other)
     rows = sorted(rows[:2], key=lambda b: b.centre[1])
+    # the line runs into the region's side: a character beyond it may have been cut off
+    at_edge = bool(main.corners[:, 0].min() < 0.02 * rw or main.corners[:, 0].max() > 0.98 * rw)
     quads = [back(b.corners) for b in rows]
     corners = quads[0] if len(quads) == 1 else order_corners(
         cv2.boxPoints(cv2.minAreaRect(np.concatenate(quads).astype(np.float32))))
-    return PlateBox(box=_box_of(corners), score=plate.score, sharpness=plate.sharpness, corners=corners,
-                    rows=len(quads), source=plate.source, parts=tuple(quads) if len(quads) == 2 else ())
+    return PlateBox(box=box_of(corners), score=plate.score, sharpness=plate.sharpness, corners=corners,
+                    rows=len(quads), source=plate.source, parts=tuple(quads) if len(quads) == 2 else ()), at_edge

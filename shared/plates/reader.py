@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import Sequence
 
 import cv2
 import numpy as np
@@ -11,14 +12,19 @@ import numpy as np
 from .calibration import Calibration
 from .engines import OcrEngine, RawRead, make_engine
 from .formats import FormatFit, fit_format, fit_score, formats_for
-from .localise import PlateLocaliser, TextDetLocaliser, make_localiser, plate_likeness, sharpness, tighten
+from .localise import (FirstFound, box_of, PlateLocaliser, TextDetLocaliser, make_localiser, plate_likeness, sharpness,
+                       tighten)
+from .overlays import mask_zones
 from .textdet import TextDetector
 from .rectify import canonical, droppable_characters, expand_quad, join_rows, refine_corners, warp
 from .types import XYXY, PlateBox, PlateReadResult
 
-STOP_CONFIDENCE = 0.9  # a candidate read this sure ends the search (saves OCR on the rest)
+STOP_RAW = 0.80        # a candidate read this sure (raw score) ends the search (saves OCR on the rest);
+                       # raw, not calibrated, so what is read never depends on the calibration
 MARGIN = 0.06          # of the line's width on each side of the crop ...
 WIDE_MARGIN = 0.15     # ... and when unsure: the detector's box can miss a thin edge 'I' or '1'
+FULL_LENGTH = 7        # most plates have 7 characters: a sure read shorter than this gets a wider look too
+UNREADABLE_BELOW = 0.5  # calibrated: a read more likely wrong than right is no read ('unreadable')
 
 
 @dataclass
@@ -33,25 +39,31 @@ class _Try:
 class PlateReader:
     """Reads the plate in an image (whole photo, evidence frame or plate crop).
 
-    ``engine``: "rapidocr" (default), "onnx" (with ``model``), "easyocr", or an OcrEngine.
-    ``localiser``: "textdet" (default), "cascade", "yolo" (with ``localiser_model``) or a
-    PlateLocaliser. ``region``: default plate region, "auto", "us", "eu" or "br".
+    ``engine``: "rapidocr" (default), "onnx" (``model``, default the shipped recogniser),
+    "easyocr", or an OcrEngine. ``localiser``: "auto" (default: the plate model, then the text
+    detector where the model's candidates give no sure read, then the text detector's closer
+    look), "yolo" (``localiser_model``, default the shipped plate model), "textdet", "cascade" or
+    a PlateLocaliser (a ``FirstFound`` is read stage by stage). ``region``: default plate region,
+    "auto", "us", "eu" or "br".
     """
 
     def __init__(self, engine: str | OcrEngine = "rapidocr", model: str | None = None, threads: int = 1,
-                 localiser: str | PlateLocaliser = "textdet", localiser_model: str | None = None,
+                 localiser: str | PlateLocaliser = "auto", localiser_model: str | None = None,
                  region: str = "auto", max_candidates: int = 3, calibration: Calibration | None = None,
-                 det_max_side: int = 448, stretch: float | None = None):
+                 det_max_side: int = 448, stretch: float | None = None, floor: float = UNREADABLE_BELOW):
         formats_for(region)  # validates
+        self.floor = floor
         self.engine = make_engine(engine, model, threads) if isinstance(engine, str) else engine
         self.localiser = (make_localiser(localiser, localiser_model, threads, det_max_side)
                           if isinstance(localiser, str) else localiser)
+        self.stages: tuple[PlateLocaliser, ...] = (self.localiser.localisers if isinstance(self.localiser, FirstFound)
+                                                   else (self.localiser,))
         self.region = region
         self.max_candidates = max_candidates
         self.calibration = calibration if calibration is not None else Calibration.load()
         # the second, close-up text detection reuses the localiser's network when it has one
-        self.fine = (self.localiser.detector if isinstance(self.localiser, TextDetLocaliser)
-                     else TextDetector(threads=threads))
+        text = next((s for s in self.stages if isinstance(s, TextDetLocaliser)), None)
+        self.fine = text.detector if text is not None else TextDetector(threads=threads)
         # sideways stretch of the crop: the engine's preference unless given
         self.stretch = stretch if stretch is not None else getattr(self.engine, "stretch", 1.0)
 
@@ -59,22 +71,27 @@ class PlateReader:
     def engine_name(self) -> str:
         return self.engine.name
 
-    def candidates(self, image: np.ndarray, hint_box: XYXY | None = None) -> list[PlateBox]:
-        """Plate regions to try, best first."""
-        h, w = image.shape[:2]
+    def candidates(self, image: np.ndarray, hint_box: XYXY | None = None,
+                   stage: PlateLocaliser | None = None) -> list[PlateBox]:
+        """Plate regions to try, best first (from one localiser ``stage``; default the first)."""
         roi = None
         if hint_box is not None:
             bw, bh = hint_box[2] - hint_box[0], hint_box[3] - hint_box[1]
             roi = (hint_box[0] - 0.3 * bw, hint_box[1] - 0.5 * bh, hint_box[2] + 0.3 * bw, hint_box[3] + 0.5 * bh)
-        found = self.localiser.locate(image, roi=roi, max_plates=self.max_candidates)
-        # fallbacks: the hint itself, or the whole image when it already looks like a plate crop
-        if hint_box is not None and not found:
-            found.append(PlateBox(box=tuple(float(v) for v in hint_box), score=0.1, source="hint",
-                                  sharpness=sharpness(image, hint_box)))
-        if not found and plate_likeness(w, h, 1, 10 * h) > 0 and h <= 240:
-            found.append(PlateBox(box=(0.0, 0.0, float(w), float(h)), score=0.1, source="image",
-                                  sharpness=sharpness(image, (0, 0, w, h))))
+        found = (stage or self.stages[0]).locate(image, roi=roi, max_plates=self.max_candidates)
         return found[: self.max_candidates]
+
+    def _fallbacks(self, image: np.ndarray, hint_box: XYXY | None) -> list[PlateBox]:
+        """Where no localiser found anything: the hint itself, or the whole image when it
+        already looks like a plate crop."""
+        h, w = image.shape[:2]
+        if hint_box is not None:
+            return [PlateBox(box=tuple(float(v) for v in hint_box), score=0.1, source="hint",
+                             sharpness=sharpness(image, hint_box))]
+        if plate_likeness(w, h, 1, 10 * h) > 0 and h <= 240:
+            return [PlateBox(box=(0.0, 0.0, float(w), float(h)), score=0.1, source="image",
+                             sharpness=sharpness(image, (0, 0, w, h)))]
+        return []
 
     def _crop(self, image: np.ndarray, plate: PlateBox, stretch: float | None = None,
               margin: float = MARGIN) -> np.ndarray:
@@ -105,8 +122,46 @@ class PlateReader:
                 tries.append(_Try(plate, fit, fit_score(fit), crop, raw))
         return tries
 
-    def read(self, image: np.ndarray, region: str | None = None, hint_box: XYXY | None = None) -> PlateReadResult | None:
-        """The best plate read in ``image`` (BGR), or None when no plate is found or readable."""
+    def _try_plates(self, image: np.ndarray, plates: list[PlateBox], region: str) -> list[_Try]:
+        """Reads of one localiser's candidates: the top one alone first (most photos end there);
+        when unsure, the others, the top one unstretched and with a wider margin."""
+        if not plates:
+            return []
+        top = self._tighten(image, plates[0])
+        crops = [self._crop(image, top)]
+        tries = self._score(self.engine.recognise(crops), crops, [top], region)
+        if tries and max(t.raw for t in tries) >= STOP_RAW:
+            if max(len(t.fit.text) for t in tries) >= FULL_LENGTH:
+                return tries
+            # sure but short: a thin edge '1' or 'I' the detector's box left out?
+            return tries + self._wider(image, top, tries, region)
+        rest = [self._tighten(image, p) for p in plates[1:]]
+        # a second "row" may be the dealer's frame or the state name above the registration:
+        # each row of a two-row candidate is also read on its own
+        rest += [PlateBox(box=box_of(q), score=p.score, sharpness=p.sharpness, corners=q, source=p.source)
+                 for p in [top, *rest] if p.rows == 2 for q in p.parts]
+        # (wide, bold glyphs read better unstretched)
+        crops = [self._crop(image, p) for p in rest]
+        plates_used = list(rest)
+        if self.stretch != 1.0:
+            crops.append(self._crop(image, top, stretch=1.0))
+            plates_used.append(top)
+        tries += self._score(self.engine.recognise(crops), crops, plates_used, region)
+        return tries + self._wider(image, top, tries, region)
+
+    def _wider(self, image: np.ndarray, top: PlateBox, tries: list[_Try], region: str) -> list[_Try]:
+        """The top candidate with a wider margin, for a character the box cut off: that read only
+        counts when it has more characters (the plate's frame beside an edge 'O' reads as 'D')."""
+        crops = [self._crop(image, top, margin=WIDE_MARGIN)]
+        longest = max((len(t.fit.text) for t in tries if t.plate is top), default=0)
+        return [t for t in self._score(self.engine.recognise(crops), crops, [top], region)
+                if len(t.fit.text) > longest]
+
+    def read(self, image: np.ndarray, region: str | None = None, hint_box: XYXY | None = None,
+             ignore_zones: "Sequence[np.ndarray] | None" = None) -> PlateReadResult | None:
+        """The best plate read in ``image`` (BGR); None when no plate is found. A read whose
+        calibrated confidence is below ``floor`` comes back "unreadable": empty ``text``, the
+        guess in ``guess``. ``ignore_zones``: polygons (image pixels) never looked in (overlays)."""
         t0 = time.perf_counter()
         region = region or self.region
         formats_for(region)
@@ -114,38 +169,28 @@ class PlateReader:
             return None
         if image.ndim == 2:
             image = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
-        plates = self.candidates(image, hint_box)
-        if not plates:
-            return None
+        if ignore_zones:
+            image = mask_zones(image, ignore_zones)
         tries: list[_Try] = []
-        # the top candidate alone first: most photos end here
-        top = self._tighten(image, plates[0])
-        crops = [self._crop(image, top)]
-        tries += self._score(self.engine.recognise(crops), crops, [top], region)
-        if not tries or self._calibrated(max(t.raw for t in tries)) < STOP_CONFIDENCE:
-            # unsure: the other candidates, and the top one without the sideways stretch
-            # (wide, bold glyphs read better unstretched)
-            rest = [self._tighten(image, p) for p in plates[1:]]
-            crops = [self._crop(image, p) for p in rest]
-            plates_used = list(rest)
-            if self.stretch != 1.0:
-                crops.append(self._crop(image, top, stretch=1.0))
-                plates_used.append(top)
-            tries += self._score(self.engine.recognise(crops), crops, plates_used, region)
-            # and with a wider margin, for a character the box cut off: that read only counts
-            # when it has more characters (the plate's frame beside an edge 'O' reads as 'D')
-            crops = [self._crop(image, top, margin=WIDE_MARGIN)]
-            longest = max((len(t.fit.text) for t in tries if t.plate is top), default=0)
-            tries += [t for t in self._score(self.engine.recognise(crops), crops, [top], region)
-                      if len(t.fit.text) > longest]
+        seen = False
+        for stage in self.stages:
+            plates = self.candidates(image, hint_box, stage)
+            seen |= bool(plates)
+            tries += self._try_plates(image, plates, region)
+            if tries and max(t.raw for t in tries) >= STOP_RAW:
+                break
+        if not seen:
+            tries += self._try_plates(image, self._fallbacks(image, hint_box), region)
         if not tries:
             return None
         best = max(tries, key=lambda t: t.raw)
+        confidence = self._calibrated(best.raw)
         quad = refine_corners(image, best.plate.quad()) if best.plate.rows == 1 else None
         quad = best.plate.quad() if quad is None else quad
         return PlateReadResult(
-            text=best.fit.text,
-            confidence=self._calibrated(best.raw),
+            text=best.fit.text if confidence >= self.floor else "",
+            guess=best.fit.text,
+            confidence=confidence,
             char_confidences=[round(c, 4) for c in best.fit.confidences],
             region=best.fit.format.region,
             engine=self.engine.name,
@@ -167,5 +212,5 @@ class PlateReader:
         from .vote import vote
 
         hints = hint_boxes or [None] * len(images)
-        reads = [r for img, hint in zip(images, hints) if (r := self.read(img, region, hint)) is not None]
+        reads = [r for img, hint in zip(images, hints) if (r := self.read(img, region, hint)) is not None and r.text]
         return vote(reads), reads

@@ -14,7 +14,7 @@ def read_plates(message: PlateCandidates, blobs: dict[str, bytes], reader: Plate
     reads = []
     for plate in message.plates:
         read = reader.read(decode_jpeg(blobs[plate.name]), region, plate.box)
-        if read is not None:
+        if read is not None and read.text:  # an unreadable plate names nobody
             read.source = plate.name
             reads.append(read)
     voted = vote(reads)

@@ -31,10 +31,12 @@ def warp(image: np.ndarray, quad: np.ndarray, height: int | None = None) -> np.n
     return cv2.warpPerspective(image, m, (w, h), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
 
 
-def refine_corners(image: np.ndarray, text_quad: np.ndarray) -> np.ndarray | None:
+def refine_corners(image: np.ndarray, text_quad: np.ndarray,
+                   area: tuple[float, float] = (0.9, 3.5)) -> np.ndarray | None:
     """The plate's own border around a text line: the quadrilateral of the bright (or dark)
-    plate background that contains the text. None when no clean border is found; the caller
-    then keeps the text quadrilateral."""
+    plate background that contains the text, ``area`` times the text's area (low, high). None
+    when no clean border is found; the caller then keeps the text quadrilateral."""
+    lo, hi = area
     outer = expand_quad(text_quad, 0.25, 0.8)
     x, y, w, h = cv2.boundingRect(outer.astype(np.int32))
     H, W = image.shape[:2]
@@ -50,18 +52,21 @@ def refine_corners(image: np.ndarray, text_quad: np.ndarray) -> np.ndarray | Non
         mask = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, np.ones((3, 9), np.uint8))
         contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
         for c in contours:
-            area = cv2.contourArea(c)
-            if not (0.9 * text_area < area < 3.5 * text_area):
+            size = cv2.contourArea(c)
+            if not (lo * text_area < size < hi * text_area):
                 continue
             if cv2.pointPolygonTest(c, centre, False) < 0:
                 continue
+            cx, cy, cw, ch = cv2.boundingRect(c)
+            if (cx <= 0) + (cy <= 0) + (cx + cw >= x1 - x0) + (cy + ch >= y1 - y0) >= 3:
+                continue  # the window's own background, not a border inside it
             hull = cv2.convexHull(c)
             approx = cv2.approxPolyDP(hull, 0.04 * cv2.arcLength(hull, True), True)
             if len(approx) != 4:
                 continue
             quad = order_corners(approx.reshape(4, 2).astype(np.float32) + [x0, y0])
-            if best is None or area > best[0]:
-                best = (area, quad)
+            if best is None or size > best[0]:
+                best = (size, quad)
     return None if best is None else best[1]
 
 

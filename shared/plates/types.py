@@ -48,7 +48,8 @@ class PlateBox:
 
 @dataclass
 class PlateReadResult:
-    """One plate read: normalised text (A-Z0-9), calibrated confidence and where it came from."""
+    """One plate read: normalised text (A-Z0-9), calibrated confidence and where it came from.
+    ``text`` is empty when the read is "unreadable" (a plate, but a confidence below the floor)."""
 
     text: str
     confidence: float
@@ -63,6 +64,12 @@ class PlateReadResult:
     raw_confidence: float = 0.0
     format_name: str | None = None
     source: str | None = None
+    guess: str = ""  # what was read, also when it is below the floor and ``text`` is empty
+
+    @property
+    def unreadable(self) -> bool:
+        """A plate was found and read, but too unsure to name (confidence below the floor)."""
+        return not self.text
 
     def to_message(self, source: str | None = None, crop_name: str | None = None) -> PlateRead:
         """The wire form (``shared.messages.PlateRead``)."""

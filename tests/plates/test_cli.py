@@ -60,3 +60,52 @@ def test_enormous_image_is_a_per_file_error(tmp_path, synth, capsys):
 def test_all_good_exits_zero(tmp_path, synth, capsys):
     good, *_ = _write(tmp_path, synth)
     assert main(["plates", "read", str(good)]) == 0
+
+
+def test_bad_inputs_are_per_file_json_errors(tmp_path, synth, capsys):
+    """Not an image, 0 bytes, 100 megapixels: a clear error each, the run goes on; a CMYK JPEG is
+    an image like any other (converted, then read)."""
+    import io
+
+    from PIL import Image
+
+    good, _, text, _ = _write(tmp_path, synth)
+    empty = tmp_path / "empty.jpg"
+    empty.write_bytes(b"")
+    huge = tmp_path / "huge.png"
+    cv2.imwrite(str(huge), np.zeros((10_000, 10_000), np.uint8))  # 100 MP, a small file
+    cmyk = tmp_path / "cmyk.jpg"
+    buf = io.BytesIO()
+    Image.open(good).convert("CMYK").save(buf, "JPEG", quality=95)
+    cmyk.write_bytes(buf.getvalue())
+    rc = main(["plates", "read", "--json", "--region", "us", str(text), str(empty), str(huge), str(cmyk), str(good)])
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert rc == 1 and len(rows) == 5
+    assert "not an image" in rows[0]["error"]
+    assert "empty file" in rows[1]["error"]
+    assert "10000x10000" in rows[2]["error"] and "exceeds the limit" in rows[2]["error"]
+    assert rows[3].get("text") == "7ABC123", rows[3]
+    assert rows[4]["text"] == "7ABC123"
+
+
+def test_default_localiser_and_engine_models_need_no_path(tmp_path, synth, capsys):
+    good, *_ = _write(tmp_path, synth)
+    assert main(["plates", "read", "--json", "--localiser", "yolo", "--region", "us", str(good)]) in (0, 1)
+    row = json.loads(capsys.readouterr().out.splitlines()[0])
+    assert "error" not in row
+    assert main(["plates", "read", "--json", "--engine", "onnx", "--region", "us", str(good)]) == 0
+    row = json.loads(capsys.readouterr().out.splitlines()[0])
+    assert "error" not in row and row["engine"] in ("easyocr-onnx", "rapidocr")
+
+
+def test_unreadable_below_the_floor(tmp_path, synth, capsys):
+    """A read whose calibrated confidence is below the floor names nobody: 'unreadable'."""
+    from stopline.shared.plates import PlateReader, load_image
+    from stopline.shared.plates.calibration import Calibration
+
+    good, *_ = _write(tmp_path, synth)
+    unsure = Calibration({"rapidocr": ([0.0, 1.0], [0.2, 0.3])})  # every read 20-30 % likely right
+    r = PlateReader(calibration=unsure).read(load_image(good), region="us")
+    assert r is not None and r.unreadable and r.text == "" and r.guess == "7ABC123" and r.confidence < 0.5
+    sure = PlateReader(calibration=Calibration({"rapidocr": ([0.0, 1.0], [0.9, 0.99])}))
+    assert sure.read(load_image(good), region="us").text == "7ABC123"

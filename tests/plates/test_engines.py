@@ -18,8 +18,6 @@ def test_generic_onnx_engine_reads_like_rapidocr(synth):
 
 
 def test_engine_errors_are_clear(tmp_path):
-    with pytest.raises(EngineError, match="needs a model path"):
-        make_engine("onnx")
     with pytest.raises(EngineError, match="not found"):
         make_engine("onnx", model=str(tmp_path / "missing.onnx"))
 
@@ -75,3 +73,17 @@ def test_a_crop_reads_the_same_alone_or_with_others(synth):
     alone = engine.recognise([crop])[0]
     together = engine.recognise([render_plate("AB1234567", 20), crop, render_plate("XY1", 40)])[1]
     np.testing.assert_allclose(alone.probs, together.probs, atol=1e-5)
+
+
+def test_shipped_models_are_the_defaults():
+    """--engine onnx without --model and --localiser yolo without a model use the shipped files."""
+    from stopline.models import plate_model, recognizer_model
+    from stopline.shared.plates import FirstFound, TextDetLocaliser, YoloLocaliser, make_localiser
+
+    onnx = make_engine("onnx")
+    assert onnx.name == "easyocr-onnx" and onnx.session._model_path == str(recognizer_model())
+    yolo = make_localiser("yolo")
+    assert isinstance(yolo, YoloLocaliser) and yolo.session._model_path == str(plate_model())
+    auto = PlateReader().localiser  # the reader's default: plate model, then the text detector
+    assert isinstance(auto, FirstFound) and auto.name == "yolo+textdet+textdet"
+    assert isinstance(auto.localisers[0], YoloLocaliser) and isinstance(auto.localisers[1], TextDetLocaliser)

@@ -105,3 +105,28 @@ def test_separator_keeps_a_digit_group(reader, synth):
     render_plate, scene_with_plate = synth
     img, _ = scene_with_plate(render_plate("W-053011", 30))
     assert reader.read(img, region="eu").text == "W053011"
+
+
+def test_plate_look_beats_bigger_lettering_on_the_paint(synth):
+    """A badge bigger than the plate's characters, lettered on the car's paint, is no plate:
+    the plate's row sits in a bordered rectangle."""
+    from stopline.shared.plates import TextDetLocaliser
+
+    render_plate, scene_with_plate = synth
+    img, box = scene_with_plate(render_plate("7ABC123", 20), at=(320, 330))
+    cv2.putText(img, "VOLVO", (215, 230), cv2.FONT_HERSHEY_DUPLEX, 1.6, (225, 225, 225), 3, cv2.LINE_AA)
+    found = TextDetLocaliser().locate(img)
+    assert found and found[0].box[1] >= box[1] - 6 and found[0].box[3] <= box[3] + 6, found[0].box
+
+
+def test_frame_text_stacked_on_the_row_is_read_apart(synth, reader):
+    """A dealer's line right above the registration (as tall, as wide) makes a 'two-row'
+    candidate; each row is also read alone, so the registration is found."""
+    render_plate, scene_with_plate = synth
+    plate = render_plate("7ABC123", 26)
+    frame = np.full((plate.shape[0] + 40, plate.shape[1], 3), 245, np.uint8)
+    frame[40:] = plate
+    cv2.putText(frame, "NORMREEVES", (12, 32), cv2.FONT_HERSHEY_DUPLEX, 0.95, (10, 10, 10), 2, cv2.LINE_AA)
+    img, _ = scene_with_plate(frame)
+    r = reader.read(img, region="us")
+    assert r is not None and r.text == "7ABC123"
