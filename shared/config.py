@@ -219,6 +219,8 @@ class VehicleDetectorConfig(StrictModel):
     realtime: bool = Field(default=True, description="pace files at their frame rate")
     outbox: str = Field(default="stopline-outbox.db", description="SQLite outbox of unsent events")
     process_every: int = Field(default=1, ge=1)
+    safety_net: bool = Field(default=True, description="onnx backend: also track a moving blob no detection "
+                             "explains once it behaves like a vehicle (evidence class 'motion')")
 
 
 class PlateFinderConfig(StrictModel):
@@ -243,6 +245,12 @@ class ReviewConfig(StrictModel):
     evidence_dir: str = "stopline-evidence"
     auto_assign_confidence: float = Field(default=0.9, ge=0, le=1)
     retention_days: int | None = Field(default=None, ge=1)
+    cookie_secure: bool = Field(default=False, description=(
+        "always mark the session cookie Secure (it is anyway on HTTPS requests and behind a proxy "
+        "sending X-Forwarded-Proto: https); set it when the desk is only reached through TLS"))
+    trusted_origins: list[str] = Field(default_factory=list, description=(
+        "other origins (scheme://host[:port]) whose pages may post to the desk, e.g. when a proxy "
+        "rewrites the Host header; the desk's own origin is always accepted"))
 
 
 class ServicesConfig(StrictModel):

@@ -23,8 +23,10 @@ from stopline.services.vehicle_detector.signal import MqttSignal, SignalProvider
 from stopline.shared.config import CameraConfig, VehicleDetectorConfig
 from stopline.shared.messages import Candidate, ViolationCandidate, ViolationClip, new_event_id
 from stopline.shared.records import ViolationRecord
-from stopline.shared.vision.detections import VEHICLE_CLASSES, Detections
+from stopline.shared.vision.detections import MOTION_CLASS, Detections, class_label
+from stopline.shared.vision.frame_guard import FrameGuard
 from stopline.shared.vision.motion import MotionDetector, MotionGate
+from stopline.shared.vision.safety_net import MotionSafetyNet
 from stopline.shared.vision.tracking import Tracker
 
 log = logging.getLogger(__name__)
@@ -51,9 +53,11 @@ def build_detector(config: VehicleDetectorConfig, camera: CameraConfig, scale: t
     """The configured detector: ``detect(frame) -> Detections``."""
     if config.backend == "onnx":
         from stopline.models import vehicle_model
-        from stopline.shared.vision.yolo import load_detector
+        from stopline.shared.vision.yolo import shared_detector
 
-        return load_detector(config.model or vehicle_model(), conf=config.confidence)
+        # every camera of the process runs the same session (decode is per camera, inference is
+        # not repeated per thread: one set of weights, one thread pool)
+        return shared_detector(config.model or vehicle_model(), conf=config.confidence)
     sx, sy = scale
     roi = [[(x * sx, y * sy) for x, y in ln.polygon] for ln in camera.lanes] or None
     return MotionDetector(roi_polygons=roi)
@@ -90,6 +94,9 @@ class DetectorPipeline:
                       "exempt": 0, "creeping": 0, "grace": 0, "not_red": 0, "retreated": 0,
                       "duplicate": 0}
         self._frame_size = frame_size
+        self.guard = FrameGuard(camera.id, self.fps)
+        if frame_size is not None:
+            self.guard.size = self.guard.fit(frame_size)
         self._ready = False
         self._last_det = Detections.empty()
         self._gate = MotionGate() if detector.backend == "onnx" else None
@@ -97,7 +104,7 @@ class DetectorPipeline:
         # an ONNX model is opened now, so a bad model path fails at start-up, not at frame one
         self._onnx = build_detector(detector, camera, (1.0, 1.0)) if detector.backend == "onnx" else None
         if frame_size is not None:
-            self._setup(frame_size)
+            self._setup(self.guard.size)  # type: ignore[arg-type]
 
     # -- setup once the frame size is known (geometry may be drawn for another size)
     def _setup(self, frame_size: tuple[int, int]) -> None:
@@ -108,7 +115,19 @@ class DetectorPipeline:
         self.detector = self._onnx or build_detector(self.config, self.camera, scale)
         self.tracker = Tracker(self.fps / self.config.process_every)
         self.rule = CrossingRule(self.camera, scale, frame_size=frame_size)
-        if not getattr(self, "signal", None):
+        self._net = None
+        if self._onnx is not None and self.config.safety_net:
+            roi = [[(x * scale[0], y * scale[1]) for x, y in ln.polygon] for ln in self.camera.lanes] or None
+            self._net = MotionSafetyNet(tuple(self.camera.travel_direction), roi_polygons=roi)  # type: ignore[arg-type]
+        self._last_tracks, self._last_classes = {}, {}
+        self._model_class: dict[int, str] = {}  # track -> the model's last class for it
+        self._motion_tracks: set[int] = set()  # tracks held by the safety net in the last frame
+        # a new size (the camera was reconfigured) starts over: new track ids, the gate's and the
+        # signal heads' crops at the new size; a controller's phases (mqtt) carry on
+        self.flagged.clear()
+        self._last_det = Detections.empty()
+        self._gate = MotionGate() if self._gate is not None else None
+        if not getattr(self, "signal", None) or not isinstance(self.signal, MqttSignal):
             self.signal = make_signal(self.camera.signal, frame_size, geo)
         self._signal_boxes: dict[str, list[XYXY]] = {}
         self._ready = True
@@ -129,23 +148,40 @@ class DetectorPipeline:
         return self._signal_boxes[group]
 
     # -- per frame
-    def _detect(self, frame: np.ndarray) -> Detections:
+    def _detect(self, frame: np.ndarray, t: float) -> Detections:
         if self._gate is not None and not self._gate.moving(frame):
             self.stats["skipped_static"] += 1
             return self._last_det  # nothing moved: last boxes still hold
         self.stats["inferred"] += 1
         det = self.detector.detect(frame)
+        if self._net is not None:
+            # boxes the tracker holds for the model explain blobs too (the model flickers)
+            held = [b for tid, b in self._last_tracks.items() if tid not in self._motion_tracks]
+            det = self._net.update(frame, t, det, held)
         self._last_det = det
         return det
 
+    def _class_of(self, tid: int, label: str) -> str:
+        """A track keeps the model's class while the safety net bridges it (``motion`` only for
+        a vehicle the model never named)."""
+        if label != MOTION_CLASS:
+            self._model_class[tid] = label
+            while len(self._model_class) > 1000:
+                del self._model_class[next(iter(self._model_class))]
+            return label
+        self._motion_tracks.add(tid)
+        return self._model_class.get(tid, label)
+
     def process(self, frame_bgr: np.ndarray, frame_index: int, timestamp: float,
                 video_time_s: float) -> list[tuple[ViolationCandidate, dict[str, bytes]]]:
-        if not self._ready:
-            self._setup((frame_bgr.shape[1], frame_bgr.shape[0]))
-        elif (frame_bgr.shape[1], frame_bgr.shape[0]) != self._frame_size:
-            log.warning("camera %s: frame size changed to %sx%s; re-initialising", self.camera.id,
-                        frame_bgr.shape[1], frame_bgr.shape[0])
-            self._setup((frame_bgr.shape[1], frame_bgr.shape[0]))
+        # a 1x1 frame is skipped, an 8K one scaled down, one of another size scaled to the
+        # stream's until the new size lasts (frame_guard.py): logged, never raised
+        admitted, new_size = self.guard.admit(frame_bgr, frame_index)
+        if admitted is None:
+            return []
+        frame_bgr = admitted
+        if new_size is not None and (not self._ready or new_size != self._frame_size):
+            self._setup(new_size)
         self.stats["frames"] += 1
         t = video_time_s if self.clock == "video" else timestamp
         self.signal.update(frame_bgr, t)
@@ -153,14 +189,15 @@ class DetectorPipeline:
         tracks: dict[int, XYXY] = {}
         classes: dict[int, str] = {}
         if frame_index % self.config.process_every == 0:
-            det = self._detect(frame_bgr)
+            det = self._detect(frame_bgr, t)
             xyxy, ids, cls, _ = self.tracker.update(det)
+            self._motion_tracks = set()
             for b, tid, c in zip(xyxy, ids, cls):
                 tracks[int(tid)] = tuple(map(float, b))  # type: ignore[assignment]
-                classes[int(tid)] = VEHICLE_CLASSES[int(c)] if 0 <= int(c) < len(VEHICLE_CLASSES) else "car"
+                classes[int(tid)] = self._class_of(int(tid), class_label(int(c)))
             self._last_tracks, self._last_classes = tracks, classes
         else:
-            tracks, classes = getattr(self, "_last_tracks", {}), getattr(self, "_last_classes", {})
+            tracks, classes = self._last_tracks, self._last_classes
 
         main_phase = self.signal.phase("main")
         bf = BufferedFrame(frame_index, t, timestamp, frame_bgr, tracks, main_phase)
@@ -225,7 +262,7 @@ class DetectorPipeline:
 
     def _judge(self, c: Crossing, bf: BufferedFrame, vclass: str, video_time_s: float) -> None:
         self.stats["crossings"] += 1
-        if self._duplicate(c, set(bf.boxes)):
+        if self._duplicate(c, set(bf.boxes), vclass):
             self.stats["duplicate"] += 1
             return
         # every judged crossing is remembered, whatever the verdict: a fragment of this vehicle
@@ -285,11 +322,13 @@ class DetectorPipeline:
             keep.append(ev)
         self.pending = keep
 
-    def _duplicate(self, c: Crossing, tracks_alive: set[int]) -> bool:
+    def _duplicate(self, c: Crossing, tracks_alive: set[int], vclass: str = "car") -> bool:
         """A vehicle whose crossing was already judged, again: the same one under a new track id
         (ID switch), a fragment of it (motion splits dark or uniform bodies, night-time most of
         all), or a blob that swallowed it (two cars merged; that track is re-armed so the vehicle
-        behind still counts when it crosses on its own)."""
+        behind still counts when it crosses on its own). A motorcycle the model named, beside a
+        judged vehicle still tracked in this frame, is its own vehicle: motorcycles ride two or
+        three abreast in one lane and beside cars."""
         for tid, (t0, at_cross, latest, lane) in self.flagged.items():
             if tid == c.track_id or c.t - t0 > 3.0:
                 continue
@@ -303,6 +342,8 @@ class DetectorPipeline:
             # vehicles in one lane cross its line in single file, never within 0.2 s of each other
             # (at night the two headlights of one car are often two blobs far apart)
             together = lane is not None and c.lane == lane and c.t - t0 < 0.2
+            if vclass == "motorcycle" and tid in tracks_alive:
+                beside = together = False
             if same or beside or together:
                 self.rule.rearm(c.track_id)
                 if tid not in tracks_alive:  # the judged vehicle goes on under this id

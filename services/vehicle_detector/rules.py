@@ -130,12 +130,22 @@ class CrossingRule:
                 c = ((box[0] + box[2]) / 2, (box[1] + box[3]) / 2)
                 lane, group = self.lane_of(c)
                 if lane is None:
-                    lane, group = self.lane_of(front, within=0.1 * min(box[2] - box[0], box[3] - box[1]))
+                    lane, group = self.lane_of(front, within=self._lane_slack(box))
                 if lane is None:
                     continue
             zone = next((name for name, poly in self.exempt if in_polygon(front, poly)), None)
             out.append(Crossing(tid, t_cross, box, front, self._speed(tr, t), lane, group, zone))
         return out
+
+    def _lane_slack(self, box: XYXY) -> float:
+        """How far outside a lane a crossing's front may lie and still be that lane's: a tenth of
+        the box, or half its width across the travel direction for a narrow one (a motorcycle
+        riding on the lane's edge: part of it is in the lane)."""
+        w, h = box[2] - box[0], box[3] - box[1]
+        lat_x, lat_y = abs(self.line.lateral[0]), abs(self.line.lateral[1])
+        across, along = w * lat_x + h * lat_y, w * lat_y + h * lat_x
+        slack = 0.1 * min(w, h)
+        return max(slack, 0.5 * across) if across < 0.6 * along else slack
 
     def _speed(self, tr: _Track, t: float) -> float:
         """Speed along the direction of travel (px/s) over the last ``speed_window_s``."""

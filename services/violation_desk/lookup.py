@@ -129,7 +129,8 @@ def clone_check(vehicle: Vehicle | None, detected_class: str | None, detected_co
     problems = []
     dc = _CLASS_SYNONYMS.get((detected_class or "").lower(), (detected_class or "").lower())
     rc = _CLASS_SYNONYMS.get(vehicle.vehicle_class.lower(), vehicle.vehicle_class.lower())
-    if dc and rc and dc != rc and dc not in _CLASS_COMPATIBLE.get(rc, ()):
+    # "motion": the edge's safety net tracked a moving blob its model did not name (no class)
+    if dc and dc != "motion" and rc and dc != rc and dc not in _CLASS_COMPATIBLE.get(rc, ()):
         problems.append(f"class: detected {detected_class}, registered {vehicle.vehicle_class}")
     dk = _COLOUR_SYNONYMS.get((detected_colour or "").lower(), (detected_colour or "").lower())
     rk = _COLOUR_SYNONYMS.get(vehicle.colour.lower(), vehicle.colour.lower())

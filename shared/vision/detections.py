@@ -7,6 +7,9 @@ from dataclasses import dataclass
 import numpy as np
 
 VEHICLE_CLASSES: tuple[str, ...] = ("car", "truck", "bus", "motorcycle")
+# A moving blob the model did not explain, tracked by the safety net (``safety_net.py``).
+MOTION_CLASS = "motion"
+MOTION_CLASS_ID = len(VEHICLE_CLASSES)
 
 # Detector class names (COCO and common aliases) -> stopline vehicle class. Others are ignored.
 CLASS_ALIASES: dict[str, str] = {
@@ -31,7 +34,14 @@ class Detections:
         return len(self.scores)
 
     def class_name(self, i: int) -> str:
-        return VEHICLE_CLASSES[int(self.class_ids[i])]
+        return class_label(int(self.class_ids[i]))
+
+
+def class_label(class_id: int) -> str:
+    """The class name of a stopline class id (``motion`` for the safety net's blobs)."""
+    if 0 <= class_id < len(VEHICLE_CLASSES):
+        return VEHICLE_CLASSES[class_id]
+    return MOTION_CLASS if class_id == MOTION_CLASS_ID else "car"
 
 
 def class_from_shape(w: float, h: float, frame_h: int) -> str:

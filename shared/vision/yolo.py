@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ast
 import os
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -234,3 +235,18 @@ def _export_pt(p: Path) -> Path:
 def load_detector(path: str | os.PathLike[str], **kwargs: object) -> YoloOnnx:
     """Open a YOLO model for the edge (ONNX); raises ModelError naming the file otherwise."""
     return YoloOnnx(path, **kwargs)  # type: ignore[arg-type]
+
+
+_SHARED: dict[tuple[str, float, float], YoloOnnx] = {}
+_SHARED_LOCK = threading.Lock()
+
+
+def shared_detector(path: str | os.PathLike[str], *, conf: float = 0.35, iou: float = 0.5) -> YoloOnnx:
+    """One detector (one onnxruntime session, one set of weights in memory, one intra-op thread
+    pool) per model file and thresholds, for every camera of the process: ``detect`` holds no
+    state of its own and onnxruntime runs a session from several threads at once."""
+    key = (str(Path(path).resolve()), float(conf), float(iou))
+    with _SHARED_LOCK:
+        if key not in _SHARED:
+            _SHARED[key] = YoloOnnx(path, conf=conf, iou=iou)
+        return _SHARED[key]

@@ -31,5 +31,6 @@ def test_clone_check_compares_class_and_colour_leniently():
     assert clone_check(van, "truck", "gray") is None  # detectors call vans trucks or cars
     assert clone_check(van, "car", None) is None
     assert "class" in clone_check(van, "motorcycle", "grey")
+    assert clone_check(van, "motion", "grey") is None  # the edge's safety net names no class
     assert "colour" in clone_check(van, "car", "red")
     assert clone_check(None, "car", "red") is None

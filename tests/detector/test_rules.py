@@ -30,6 +30,13 @@ def test_a_wide_vehicle_sticking_out_past_its_lane_edge_still_counts_in_that_lan
     assert [c.lane for c in crossings(255, 795, height=350)] == ["b"]
 
 
+def test_a_motorcycle_riding_on_its_lane_edge_counts_in_that_lane():
+    # a motorcycle 16 px wide whose front (x 94) is 6 px left of lane a: half of it is in the lane
+    assert [c.lane for c in crossings(86, 102, height=50)] == ["a"]
+    # a wide box with its front (and centre) 6 px outside is not: a tenth of it is 5 px
+    assert crossings(50, 138, height=50) == []
+
+
 def test_a_crossing_well_outside_every_lane_is_ignored():
     assert crossings(540, 620) == []  # front at x 580: 80 px outside, box 80 px wide
 

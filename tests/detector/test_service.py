@@ -124,3 +124,44 @@ def test_candidate_waits_in_the_outbox_while_the_broker_is_down(mosquitto, tmp_p
         thread.join(30)
         got.close()
     assert decode(got.messages[0]).message.candidate.signal_phase == "red"
+
+
+def test_a_stalled_camera_holds_up_no_other_and_both_share_one_model(mosquitto, tmp_path, clip, caplog):
+    """Two cameras in one service, default backend: cam1's HTTP stream sends ten frames and
+    stalls; cam2 (a file) still gets its runner published (the model sees the drawn car only now
+    and then: the motion safety net carries its track), while cam1 is reopened. Both cameras run the one
+    ONNX session of the process."""
+    from det_mjpeg import MjpegServer
+
+    from stopline.services.vehicle_detector.pipeline import DetectorPipeline
+
+    with MjpegServer(fps=25, frames_per_connection=10, stall_s=60) as stalled:
+        cams = [camera(id="cam1", source=stalled.url, signal={"mode": "constant", "constant": "red"}),
+                camera(id="cam2", source=str(clip), signal={"mode": "constant", "constant": "red"})]
+        cfg = SiteConfig.model_validate({
+            "site": "t", "mqtt": {"host": mosquitto.host, "port": mosquitto.port, "reconnect_min_s": 0.2,
+                                  "reconnect_max_s": 1.0},
+            "cameras": [c.model_dump() for c in cams], "state_dir": str(tmp_path),
+            "services": {"vehicle_detector": {"realtime": False}}})  # cam2: every frame, however slow
+        got = Collector(mosquitto, topics.camera_topic("t", "+", topics.CANDIDATE))
+        built: list[DetectorPipeline] = []
+        init = DetectorPipeline.__init__
+
+        def record(self, *a, **k):
+            init(self, *a, **k)
+            built.append(self)
+
+        DetectorPipeline.__init__ = record  # type: ignore[method-assign]
+        stop, thread, result = start(cfg)
+        try:
+            assert wait_until(lambda: len(got.messages) >= 1, 60)
+            assert wait_until(lambda: stalled.connections >= 2, 30)  # cam1 reopened after its stall
+        finally:
+            DetectorPipeline.__init__ = init  # type: ignore[method-assign]
+            stop.set()
+            thread.join(30)
+            got.close()
+    cands = [decode(m).message.candidate for m in got.messages]
+    assert {c.camera for c in cands} == {"cam2"} and len(cands) == 1
+    assert len(built) == 2 and built[0]._onnx is built[1]._onnx
+    assert "read failed or stalled; reconnecting" in caplog.text
