@@ -3,6 +3,7 @@
     python bench/models_real.py                                   # the shipped INT8 models
     python bench/models_real.py --vehicle training-runs/real/vehicle-int8.onnx --plate ...
     python bench/models_real.py --write                           # append to bench/results/models.md
+    python bench/models_real.py --write --cards                   # and the "real data" part of models/KIND.md
 
 Needs the datasets of `stopline models dataset` (synthetic, datasets/sim) and
 `stopline models real-data` (datasets/real: built from ../shared/data; the plate photos held out
@@ -21,6 +22,7 @@ import json
 import sys
 from pathlib import Path
 
+from stopline.training.card import update_card_section
 from stopline.training.evaluate import accuracy, split_images
 from stopline.training.real_data import VEHICLE_NAMES
 
@@ -54,6 +56,29 @@ def plate_figures(model: Path, real: Path, sim: Path, threads: int) -> dict[str,
     return out
 
 
+def write_cards(figures: dict[str, dict[str, object]], models: Path) -> None:
+    v, p = figures["vehicle"], figures["plate"]
+    update_card_section(models / "vehicle.md", "real", f"""## Real frames (held out)
+
+| split | images | mAP50 | mAP50, boxes >= 16 px | per class AP50 |
+| --- | --- | --- | --- | --- |
+| intersection-cctv-vn test (real) | {v['real_test_images']} | {v['real_test_map50']:.3f} | {v['real_test_map50_16px']:.3f} | {', '.join(f'{k} {a:.2f}' for k, a in v['real_test_per_class'].items())} |
+| synthetic test | {v['sim_test_images']} | {v['sim_test_map50']:.3f} | | |
+
+Trucks and buses count as `car` on the real split (its labels). `python bench/models_real.py --cards`.""")
+    rows = "\n".join(f"| {k.removeprefix('real_')} (real, held out) | {r['images']} | {r['map50']:.3f} | "
+                     f"{r['precision']:.2f} | {r['recall']:.2f} |"
+                     for k, r in p.items() if k.startswith("real_"))
+    update_card_section(models / "plate.md", "real", f"""## Real photos (held out)
+
+| split | images | mAP50 | P | R |
+| --- | --- | --- | --- | --- |
+{rows}
+| synthetic plate-crop test | | {p['sim_test_map50']:.3f} | | |
+
+Whole photos (a car and its surroundings), letterboxed as the reader does. `python bench/models_real.py --cards`.""")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--vehicle", type=Path, default=REPO / "models" / "vehicle-int8.onnx")
@@ -62,6 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--write", action="store_true", help="append the figures to bench/results/models.md")
     ap.add_argument("--label", default="", help="what the run measures (written with --write)")
+    ap.add_argument("--cards", action="store_true", help="write the figures into models/vehicle.md and plate.md")
     args = ap.parse_args(argv)
     d = args.datasets
     figures = {
@@ -72,6 +98,8 @@ def main(argv: list[str] | None = None) -> int:
     }
     text = json.dumps(figures, indent=2)
     print(text)
+    if args.cards:
+        write_cards(figures, REPO / "models")
     if args.write:
         cmd = "python bench/models_real.py " + " ".join(sys.argv[1:] if argv is None else argv)
         with (REPO / "bench" / "results" / "models.md").open("a") as f:

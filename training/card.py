@@ -97,8 +97,8 @@ def update_card_section(card: Path, marker: str, content: str) -> None:
 
 LICENCE_DETECTOR = (
     "AGPL-3.0-or-later. Trained with ultralytics (AGPL-3.0), whose licence covers weights trained "
-    "with it; stopline itself is AGPL-3.0 too. Training data is synthetic (stopline's simulator), "
-    "no third-party images.")
+    "with it; stopline itself is AGPL-3.0 too.")
+SYNTHETIC_ONLY = " Training data is synthetic (stopline's simulator), no third-party images."
 
 WHAT = {
     "vehicle": ("Vehicle detector (YOLOv8n) for the edge", "full camera frames",
@@ -106,6 +106,36 @@ WHAT = {
     "plate": ("Licence-plate detector (YOLOv8n) for the plate finder/reader", "the region around one vehicle "
               "(its box grown 10 % a side and 15 % up and down: `stopline.shared.imaging.plate_roi`)",
               "plate-crops", "plate"),
+}
+
+
+REAL_DATA = {
+    "vehicle": ("Real frames too (the last stage's data is `datasets/mixed/vehicle.yaml` from `stopline models "
+                "real-data`): the intersection-cctv-vn traffic-camera set (fixed intersection cameras in Vietnam, "
+                "day and night; 494 training images listed twice beside the synthetic ones; car and motorbike "
+                "boxes mapped to `car` and `motorcycle`; square exports given back their 16:9 shape). Its 278 "
+                "validation images chose the checkpoint; its 212 test images are scored below and were never "
+                "trained or tuned on."),
+    "plate": ("Real photos too (the last stage's data is `datasets/mixed/plate.yaml` from `stopline models "
+              "real-data`): the openalpr-eu, openalpr-br and caltech-us plate photos. A fixed 20 % of each "
+              "region (by a hash of its file name: `stopline.training.real_data.plate_split`) is held out and "
+              "scored below, never trained or tuned on; 10 % chose the checkpoint; the rest trained, each photo "
+              "with two camera-degraded copies (low resolution, blur, night/IR, occlusion, JPEG)."),
+}
+ATTRIBUTION = {
+    "vehicle": ("Real training images: \"huyhoang, Red light violation detect, Roboflow Universe\" "
+                "(intersection-cctv-vn), CC BY 4.0."),
+    "plate": ("Real training photos: the openalpr/benchmarks end-to-end sets (AGPL-3.0) and Caltech "
+              "\"Cars 1999 (Rear) 2\" (R. Fergus, Caltech) as annotated in dpearson/license-plate-recognition (MIT)."),
+}
+LIMITS_SYNTHETIC = ("Trained on synthetic frames only: real cameras (other viewpoints, weather, real plate designs) "
+                    "need fine-tuning on real data (`stopline models train {kind} --weights {kind}.pt --data ...`).")
+LIMITS_REAL = {
+    "vehicle": ("The real frames come from one city's cameras (dense motorbike traffic, 640x640 exports); "
+                "other countries' vehicles and viewpoints are only as well covered as the synthetic scenes. "
+                "Trucks and buses are labelled `car` in the real set."),
+    "plate": ("Real plates from three regions (EU, Brazil, California 1999); plates of other designs are "
+              "covered by the synthetic crops only."),
 }
 
 
@@ -138,6 +168,7 @@ def write_detector_card(kind: str, rows: list[dict[str, Any]], out_dir: Path, *,
     ratio_lines = "\n".join(f"| {n} | {v['latency_vs_fp32']:.2f}x | {v['size_vs_fp32']:.2f}x | "
                             f"{v['mAP50_drop_points']:.2f} |" for n, v in ratios.items())
     stages = training_stages(train_info)
+    real = any("mixed" in str(st.get("data") or "") for st in stages)
     data_spec = summary.spec or {}
     shipped = by.get("int8") or rows[-1]
     # the shipped file's own input; cards written before it was recorded fall back to the recipe
@@ -156,6 +187,7 @@ short scenes with varying seed, lighting (day, dusk, night), lane count (2-4), p
 and JPEG quality; a scene's frames all go to one split.
 Images per split ({task}): {summary.images.get(task)}; labelled boxes: {summary.labels.get(task)}.
 {f"Built with `{data_spec['command']}`." if data_spec.get("command") else ""}
+{REAL_DATA[kind] if real else ""}
 
 ## Recipe
 
@@ -187,14 +219,16 @@ Measured with `stopline models evaluate {kind} --variant fp32=... --variant prun
 (mAP by stopline's own COCO-style matcher in `training/metrics.py`; latency = median of
 timed batch-1 runs of the model alone). Machine-readable: `{kind}.metrics.json`.
 
+<!-- real -->
+<!-- /real -->
+
 ## Limitations
 
-Trained on synthetic frames only: real cameras (other viewpoints, weather, real plate designs)
-need fine-tuning on real data (`stopline models train {kind} --weights {kind}.pt --data ...`).
+{LIMITS_REAL[kind] if real else LIMITS_SYNTHETIC.format(kind=kind)}
 
 ## Licence
 
-{LICENCE_DETECTOR}
+{LICENCE_DETECTOR}{(" " + ATTRIBUTION[kind]) if real else SYNTHETIC_ONLY}
 """
     card = out_dir / f"{kind}.md"
     card.write_text(text)
@@ -208,6 +242,11 @@ def _stages_text(kind: str, stages: list[dict[str, Any]], recipe: dict[str, Any]
                 f"`stopline models train {kind}`.")
     lines = []
     for i, st in enumerate(stages, 1):
+        if st.get("warm_start_from"):
+            lines.append(f"{i}. weights recovered from the shipped `{Path(st['warm_start_from']).name}` "
+                         "(`stopline models warmstart`: INT8 weights dequantised, BatchNorm statistics set "
+                         "on training images).")
+            continue
         how = (f"fine-tuned from `{st['fine_tuned_from']}`" if st.get("fine_tuned_from")
                else f"from scratch (`{st.get('recipe', {}).get('arch')}`, random initialisation, nothing downloaded)")
         hours = st.get("recipe", {}).get("hours")

@@ -10,12 +10,14 @@ affine part undoing them). Fine-tuning then starts from the shipped model instea
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import cv2
 import numpy as np
 
 from .env import ToolchainError, ultralytics
+from .jsonfile import read_json
 from .train import arch_path
 
 
@@ -120,4 +122,9 @@ def warm_start(onnx_path: Path, out: Path, *, arch: str, names: list[str], image
         raise ToolchainError(f"{onnx_path}: no weights for {len(missing)} convolutions, e.g. {missing[:3]}")
     out.parent.mkdir(parents=True, exist_ok=True)
     yolo.save(str(out))
+    # the training record of the ONNX model (its card's metrics file) stays the lineage's parent
+    card = read_json(onnx_path.parent / f"{onnx_path.name.split('-')[0]}.metrics.json") or {}
+    record = {"warm_start_from": str(onnx_path), "train_minutes": 0.0, "device": "cpu", "data": None,
+              "recipe": {}, "parent": card.get("training")}
+    out.with_suffix(".train.json").write_text(json.dumps(record, indent=2))
     return out
