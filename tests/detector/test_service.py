@@ -107,10 +107,11 @@ def test_candidate_waits_in_the_outbox_while_the_broker_is_down(mosquitto, tmp_p
     cam = camera(source=str(clip), signal={"mode": "constant", "constant": "red"})
     stop, thread, result = start(site(mosquitto, tmp_path, cam))
     outbox = tmp_path / "stopline-outbox.db"
-    assert wait_until(lambda: outbox.exists() and len(Outbox(outbox)) == 1, 40)
+    # the candidate and, after it, its evidence clip
+    assert wait_until(lambda: outbox.exists() and len(Outbox(outbox)) == 2, 40)
     stop.set()
     thread.join(40)
-    assert len(Outbox(outbox)) == 1  # could not be sent: still on disk after the service stopped
+    assert len(Outbox(outbox)) == 2  # could not be sent: still on disk after the service stopped
 
     mosquitto.start()
     got = Collector(mosquitto, topics.camera_topic("t", "cam1", topics.CANDIDATE))
