@@ -16,12 +16,14 @@ from __future__ import annotations
 import time
 
 import pytest
+from support.procs import PUBLISH_BYTES, freeze, thaw, unread_bytes
 from threehost import ThreeHostPipeline, assert_exactly_once, wait_until
 
 from slnet import broker
 
 pytestmark = [pytest.mark.timeout(600)]
 
+CENTRAL_PORT = 8883  # the central broker's TLS listener, where the readers connect
 # mosquitto < 2.0.12 forgets the readers' $share subscriptions over a restart (README, Deployment):
 # plates the bridge forwards before a reader has resubscribed would be dropped by the broker.
 OLD_CENTRAL = broker.mosquitto_version() < broker.SHARED_SUBS_SURVIVE_RESTART \
@@ -82,35 +84,48 @@ def test_central_broker_restarted_mid_run(three_hosts, baseline):
     reads.close()
 
 
-def _kill_reader_mid_message(pipe: ThreeHostPipeline, watcher, instance: str) -> None:
-    """SIGKILL the reader while the central broker has handed out plates it has not answered."""
-    def in_hand() -> bool:
-        return watcher.count("/plates") > watcher.count("/read")
+def _hold_a_plate(pipe: ThreeHostPipeline, instance: str, candidates: int) -> None:
+    """Arrange for plate reader ``instance`` to hold a plate it has not acknowledged.
 
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline:
-        if wait_until(in_hand, deadline - time.monotonic(), step=0.05):
-            time.sleep(0.2)  # into the OCR
-            if in_hand():
-                pipe.kill("plate-reader", instance)
-                return
-            wait_until(lambda: not in_hand(), 30, step=0.05)  # answered too fast: take the next one
-    raise AssertionError("no plates in flight to the reader to kill it on\n" + pipe.log_tail())
+    The plate finder is frozen (SIGSTOP) while the detector makes ``candidates`` candidates: they
+    wait at the edge broker. Then the reader is frozen and the finder let go: the central broker
+    writes the reader its plate(s) and the frozen reader can neither read nor acknowledge them.
+    Returns once its connection holds a plate (``support.procs``). Nothing is frozen for long
+    (seconds): the brokers would drop a client silent for 1.5 keepalives (45 s)."""
+    finder = pipe.procs["plate-finder/t1"].popen.pid
+    reader = pipe.procs[f"plate-reader/{instance}"].popen.pid
+    freeze(finder)
+    try:
+        assert wait_until(lambda: len(pipe.detector_event_ids()) >= candidates, 120, step=0.1), pipe.log_tail()
+        freeze(reader)
+        before = unread_bytes(reader, CENTRAL_PORT)
+    finally:
+        thaw(finder)
+    assert wait_until(lambda: unread_bytes(reader, CENTRAL_PORT) - before >= PUBLISH_BYTES, 120, step=0.05), \
+        "the broker handed the frozen reader no plate\n" + pipe.log_tail()
+
+
+def _start_detector(pipe: ThreeHostPipeline) -> None:
+    pipe.start("vehicle-detector")
+    assert pipe.wait_online("vehicle-detector"), pipe.log_tail()
 
 
 def test_plate_reader_sigkilled_mid_message_and_restarted(three_hosts, baseline):
     pipe = three_hosts()
     watcher = pipe.watch("+/violation/plates", "+/violation/read")
-    pipe.start_all()
-    _kill_reader_mid_message(pipe, watcher, "reader-0")
-    answered_before = watcher.count("/read")
-    time.sleep(2)
-    pipe.start("plate-reader", "reader-0")  # same instance: same session, its unacknowledged message
+    pipe.start_all(detector=False)
+    _start_detector(pipe)
+    _hold_a_plate(pipe, "reader-0", candidates=1)
+    assert wait_until(lambda: watcher.count("/plates") >= 1, 30), pipe.log_tail()
+    in_hand = {m["event_id"] for m in watcher.of("/plates")} - {m["event_id"] for m in watcher.of("/read")}
+    assert in_hand, "every plate was answered: the frozen reader cannot have"
+    pipe.kill("plate-reader", "reader-0")  # SIGKILL: a frozen process dies all the same
+    pipe.start("plate-reader", "reader-0")  # same instance: same session, its unacknowledged messages
     assert pipe.wait_online("plate-reader", "reader-0"), pipe.log_tail()
     assert_exactly_once(pipe, baseline)
-    # the message in hand was redelivered to the restarted reader and answered by it
-    assert pipe.health("plate-reader", "reader-0").get("handled", 0) >= 1
-    assert watcher.count("/read") > answered_before
+    # the plates it held were redelivered to the restarted reader and answered by it
+    assert pipe.health("plate-reader", "reader-0").get("handled", 0) >= len(in_hand)
+    assert in_hand <= {m["event_id"] for m in watcher.of("/read")}
     watcher.close()
 
 
@@ -137,13 +152,19 @@ def test_database_restarted_mid_run(three_hosts, baseline):
 def test_two_plate_readers_share_the_work_and_one_is_killed(three_hosts, baseline):
     pipe = three_hosts()
     watcher = pipe.watch("+/violation/plates", "+/violation/read")
-    pipe.start_all(readers=2)
-    _kill_reader_mid_message(pipe, watcher, "reader-1")
-    time.sleep(8)  # the survivor carries on alone meanwhile
+    pipe.start_all(readers=2, detector=False)
+    _start_detector(pipe)
+    # two plates behind the gate: one of them is reader-1's share of the work
+    _hold_a_plate(pipe, "reader-1", candidates=2)
+    pipe.kill("plate-reader", "reader-1")
+    killed_at = len(watcher.of("/read"))
+    # the survivor carries on alone: it answers another plate, or there was none left to answer
+    assert wait_until(lambda: watcher.count("/read") > killed_at or pipe.detector_done(), 240), pipe.log_tail()
     # mosquitto keeps handing the killed reader's session its share until that same id returns
     # (README, Deployment); a supervisor restarts it, as systemd/k8s/compose do
     pipe.start("plate-reader", "reader-1")
     assert pipe.wait_online("plate-reader", "reader-1"), pipe.log_tail()
     assert_exactly_once(pipe, baseline)
     assert pipe.health("plate-reader", "reader-0").get("handled", 0) >= 1
+    assert pipe.health("plate-reader", "reader-1").get("handled", 0) >= 1  # what it held, redelivered
     watcher.close()

@@ -20,6 +20,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -194,6 +195,7 @@ class ThreeHostPipeline:
         for proc in reversed(list(self.procs.values())):
             if proc.popen.poll() is None:
                 proc.popen.terminate()
+                proc.popen.send_signal(signal.SIGCONT)  # a process a test froze stops too
         for proc in self.procs.values():
             try:
                 proc.popen.wait(20)

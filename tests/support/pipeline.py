@@ -87,6 +87,16 @@ class Pipeline:
         except (OSError, ValueError):
             return {}
 
+    def wait_online(self, service: str, instance: str = "t1", timeout: float = 120) -> bool:
+        """This process (not an earlier one's stale health file) says it is connected."""
+        pid = self.procs[f"{service}/{instance}"].pid
+
+        def ok() -> bool:
+            h = self.health(service, instance)
+            return h.get("pid") == pid and bool(h.get("connected"))
+
+        return wait_until(ok, timeout, step=0.2)
+
     def detector_done(self) -> bool:
         h = self.health("vehicle-detector")
         return bool(h.get("finished")) and int(h.get("outbox", 1)) == 0
@@ -96,6 +106,7 @@ class Pipeline:
             proc = self.procs[key]
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)
+                proc.send_signal(signal.SIGCONT)  # a process a test froze stops too
         for proc in self.procs.values():
             try:
                 proc.wait(20)
