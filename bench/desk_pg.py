@@ -43,7 +43,8 @@ class Cluster:
         subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, timeout=300)
 
     def cpu_seconds(self) -> float:
-        """CPU time (user + system) of the postmaster and its children so far."""
+        """CPU time (user + system) of the postmaster and its children so far: the live ones', and
+        that of the connections already closed (the postmaster's reaped children)."""
         try:
             pid = int((self.data / "postmaster.pid").read_text().split()[0])
         except (OSError, ValueError, IndexError):
@@ -55,8 +56,10 @@ class Cluster:
                 fields = stat.read_text().rsplit(")", 1)[1].split()
             except OSError:
                 continue
-            # fields[1] is ppid, [11] utime, [12] stime (after the command name)
-            if stat.parent.name == str(pid) or fields[1] == str(pid):
+            # fields[1] is ppid, [11] utime, [12] stime, [13] cutime, [14] cstime (after the command name)
+            if stat.parent.name == str(pid):
+                total += int(fields[11]) + int(fields[12]) + int(fields[13]) + int(fields[14])
+            elif fields[1] == str(pid):
                 total += int(fields[11]) + int(fields[12])
         return total / tick
 

@@ -15,10 +15,12 @@ SYSTEM = "system"
 
 def record(session: Session, user: User | None, action: str, object_type: str, object_id: object,
            before: dict[str, Any] | None = None, after: dict[str, Any] | None = None,
-           at: float | None = None) -> AuditEntry:
+           at: float | None = None, who: str | None = None) -> AuditEntry:
+    """Append an entry by ``user``; without a user, by ``who`` (e.g. the user name a failed
+    login attempted) or else by the system."""
     entry = AuditEntry(
         user_id=user.id if user else None,
-        username=user.username if user else SYSTEM,
+        username=user.username if user else (who[:64] if who else SYSTEM),
         action=action,
         object_type=object_type,
         object_id=str(object_id),

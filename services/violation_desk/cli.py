@@ -156,7 +156,8 @@ def cmd_import_registry(args: argparse.Namespace) -> int:
 
     d = _desk(args)
     try:
-        report = import_registry(d, args.file)
+        report = import_registry(d, args.file, progress=lambda line: print(
+            f"{args.file}: {line}", file=sys.stderr, flush=True))
     except RegistryError as e:
         print(f"stopline desk import-registry: {e}", file=sys.stderr)
         return 1
@@ -214,3 +215,4 @@ def cmd_export(args: argparse.Namespace) -> int:
             out.close()
         d.close()
     return 0
+

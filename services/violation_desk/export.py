@@ -14,10 +14,12 @@ from sqlalchemy.orm import Session, selectinload
 
 from .models import Violation
 
-FIELDS = ("event_id", "camera", "crossed_at", "signal_phase", "time_into_red_s", "plate", "plate_region",
-          "plate_confidence", "plate_corrected", "vehicle_class", "vehicle_colour", "registered_make",
-          "registered_model", "registered_colour", "owner_name", "owner_address", "integrity", "decided_at",
-          "decided_by", "evidence_sha256")
+FIELDS = ("event_id", "camera", "crossed_at", "signal_phase", "time_into_red_s", "plate", "plate_read",
+          "plate_region", "plate_confidence", "plate_corrected", "vehicle_class", "vehicle_colour", "registration",
+          "registered_make", "registered_model", "registered_colour", "owner_name", "owner_address", "integrity",
+          "decided_at", "decided_by", "evidence_sha256")
+# ``registration``: the owner fields come from an assigned registration, or the reviewer found none
+ASSIGNED, NONE_FOUND, NOT_ASSIGNED = "assigned", "no registration found", "none assigned"
 BATCH = 500
 
 
@@ -25,13 +27,22 @@ def _iso(t: float | None) -> str | None:
     return dt.datetime.fromtimestamp(t, dt.timezone.utc).isoformat() if t is not None else None
 
 
+def _registration(v: Violation) -> str:
+    if v.vehicle is not None:
+        return ASSIGNED
+    return NONE_FOUND if v.match_kind == "unregistered" else NOT_ASSIGNED  # approved before this rule
+
+
 def record(v: Violation) -> dict[str, Any]:
+    """One approved violation: the plate in force (a reviewer's correction) beside the plate the
+    camera read, and where the owner fields come from."""
     veh = v.vehicle
     return {
         "event_id": v.event_id, "camera": v.camera_id, "crossed_at": _iso(v.crossed_at),
         "signal_phase": v.signal_phase, "time_into_red_s": round(v.time_into_red_s, 3),
-        "plate": v.plate_norm, "plate_region": v.plate_region, "plate_confidence": v.plate_confidence,
-        "plate_corrected": v.plate_corrected, "vehicle_class": v.vehicle_class, "vehicle_colour": v.vehicle_colour,
+        "plate": v.plate_norm, "plate_read": v.plate_read, "plate_region": v.plate_region,
+        "plate_confidence": v.plate_confidence, "plate_corrected": v.plate_corrected,
+        "vehicle_class": v.vehicle_class, "vehicle_colour": v.vehicle_colour, "registration": _registration(v),
         "registered_make": veh.make if veh else None, "registered_model": veh.model if veh else None,
         "registered_colour": veh.colour if veh else None, "owner_name": veh.owner_name if veh else None,
         "owner_address": veh.owner_address if veh else None, "integrity": v.integrity,

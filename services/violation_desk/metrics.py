@@ -15,3 +15,5 @@ LOGIN_FAILURES = Counter("stopline_desk_login_failures_total", "Failed or rate-l
 QUEUE_DEPTH = Gauge("stopline_desk_queue_depth", "Violations waiting for review", ["status"])
 HTTP_SECONDS = Histogram("stopline_desk_http_seconds", "Web request time", ["method", "route"],
                          buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5))
+ORIGIN_REFUSED = Counter("stopline_desk_origin_refused_total",
+                         "State-changing requests refused: Origin/Referer named another site")

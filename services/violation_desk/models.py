@@ -28,6 +28,7 @@ BigId = BigInteger().with_variant(Integer(), "sqlite")
 ROLES = ("reviewer", "supervisor", "admin")
 STATUSES = ("queued", "approved", "rejected", "escalated")
 INTEGRITY = ("verified", "unverified", "tampered")
+MAX_ID = 2**63 - 1  # the largest id a BIGINT (or SQLite INTEGER) holds: anything above is no row of ours
 
 
 def now() -> float:
@@ -141,6 +142,7 @@ class Violation(Base):
     plate_norm: Mapped[str | None] = mapped_column(String(16), nullable=True)
     plate_corrected: Mapped[bool] = mapped_column(Boolean, default=False)
     vehicle_id: Mapped[int | None] = mapped_column(ForeignKey("vehicles.id", ondelete="SET NULL"), nullable=True)
+    # exact | manual | none; "unregistered": approved on the reviewer's "no registration found" decision
     match_kind: Mapped[str] = mapped_column(String(16), default="none")
     clone_flag: Mapped[bool] = mapped_column(Boolean, default=False)
     clone_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
@@ -250,6 +252,19 @@ class ApiToken(Base):
     revoked_at: Mapped[float | None] = mapped_column(Double, nullable=True)
 
     user: Mapped[User] = relationship()
+
+
+class WebSession(Base):
+    """One logged-in browser session; the cookie holds the random id, this row its SHA-256.
+    Deleting the row ends the session (logout, deactivation, password change)."""
+
+    __tablename__ = "web_sessions"
+
+    id_sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[float] = mapped_column(Double, default=now)
+    expires_at: Mapped[float] = mapped_column(Double, index=True)
+    address: Mapped[str] = mapped_column(String(64), default="")
 
 
 class ServiceStatus(Base):

@@ -20,6 +20,28 @@ def normalise_plate(text: str) -> str:
     return _NOT_ALNUM.sub("", folded)[:MAX_PLATE]
 
 
+_SEPARATORS = " .-"
+
+
+def plate_from_reviewer(text: str) -> str:
+    """The normalised plate a reviewer typed, or ValueError saying why it is not one: letters and
+    digits (spaces, dots and hyphens between them are ignored), 2-16 of them. Nothing is cut off
+    or stripped silently."""
+    raw = text.strip()
+    shown = raw if len(raw) <= 40 else raw[:40] + "..."
+    if not raw:
+        raise ValueError("type the plate as it is written on the vehicle")
+    if not all(c.isalnum() or c in _SEPARATORS for c in raw):
+        raise ValueError(f"{shown!r} is not a plate: use letters and digits (spaces, dots and hyphens allowed)")
+    folded = unicodedata.normalize("NFKD", raw).encode("ascii", "ignore").decode().upper()
+    norm = _NOT_ALNUM.sub("", folded)
+    if len(norm) != sum(c.isalnum() for c in raw):
+        raise ValueError(f"{shown!r} has characters that cannot be matched against the registry")
+    if not 2 <= len(norm) <= MAX_PLATE:
+        raise ValueError(f"a plate has 2-{MAX_PLATE} letters or digits; {shown!r} has {len(norm)}")
+    return norm
+
+
 def deletion_keys(plate: str) -> set[str]:
     """The plate and each of its one-character deletions (the symmetric-delete index keys)."""
     keys = {plate}

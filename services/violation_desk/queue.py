@@ -4,12 +4,16 @@ so a page costs the same with a million rows as with a hundred)."""
 from __future__ import annotations
 
 import datetime as dt
+import math
+import time
+from collections.abc import Collection
 from dataclasses import dataclass
+from urllib.parse import parse_qsl, urlencode
 
 from sqlalchemy import Select, select, tuple_
 from sqlalchemy.orm import Session, joinedload
 
-from .models import STATUSES, Violation
+from .models import MAX_ID, STATUSES, Violation
 from .plates import normalise_plate
 
 PAGE = 50
@@ -63,9 +67,12 @@ def encode_cursor(v: Violation) -> str:
 def decode_cursor(cursor: str) -> tuple[float, int]:
     try:
         at, vid = cursor.split("_", 1)
-        return float(at), int(vid)
+        key = float(at), int(vid)
     except ValueError:
         raise QueryError("bad cursor") from None
+    if not math.isfinite(key[0]) or not 0 <= key[1] <= MAX_ID:
+        raise QueryError("bad cursor")
+    return key
 
 
 def query(filters: Filters, base: Select | None = None) -> Select:
@@ -108,13 +115,34 @@ def page(session: Session, filters: Filters, cursor: str | None = None, limit: i
     return rows, (encode_cursor(rows[-1]) if more and rows else None)
 
 
-def next_for_review(session: Session, user_id: int, after: Violation | None, filters: Filters) -> Violation | None:
-    """The next queued item after ``after`` that nobody else holds (for the keyboard loop)."""
-    import time
-
+def next_for_review(session: Session, user_id: int, after: Violation | None, filters: Filters,
+                    exclude: Collection[int] = ()) -> Violation | None:
+    """The next item after ``after`` that nobody else holds (for the keyboard loop), oldest
+    first; past the end of the list it wraps round to the start (``after`` itself excluded)."""
     now = time.time()
     q = query(filters).where((Violation.claimed_by.is_(None)) | (Violation.claimed_until < now)
                              | (Violation.claimed_by == user_id))
+    if exclude:
+        q = q.where(Violation.id.not_in(list(exclude)))
+    order = (Violation.crossed_at, Violation.id)
     if after is not None:
-        q = q.where(tuple_(Violation.crossed_at, Violation.id) > tuple_(after.crossed_at, after.id))
-    return session.scalar(q.order_by(Violation.crossed_at, Violation.id).limit(1))
+        found = session.scalar(q.where(tuple_(*order) > tuple_(after.crossed_at, after.id))
+                               .order_by(*order).limit(1))
+        if found is not None:
+            return found
+        q = q.where(Violation.id != after.id)
+    return session.scalar(q.order_by(*order).limit(1))
+
+
+FILTER_KEYS = ("status", "camera", "from", "to", "plate", "order")
+MAX_FILTER_VALUE = 64
+
+
+def clean_filter_query(text: str) -> str:
+    """The queue filters of a query string, and nothing else: known keys only, each value at
+    most MAX_FILTER_VALUE characters (it travels in links and redirects)."""
+    keep: dict[str, str] = {}
+    for k, v in parse_qsl(text[:4096]):
+        if k in FILTER_KEYS and v and k not in keep:
+            keep[k] = v[:MAX_FILTER_VALUE]
+    return urlencode(keep)

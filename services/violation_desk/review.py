@@ -14,11 +14,11 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from . import audit
+from . import audit, queue
 from .desk import desk_of
 from .lookup import clone_check, lookup
 from .models import LookupCandidate, Review, User, Violation
-from .plates import normalise_plate
+from .plates import plate_from_reviewer
 from .users import role_at_least
 
 
@@ -38,6 +38,7 @@ class ActionResult:
     camera: str
     status: str
     changed_status: bool
+    message: str | None = None  # what the reviewer is told (e.g. the plate correction's outcome)
 
 
 def _snapshot(v: Violation) -> dict[str, Any]:
@@ -104,20 +105,22 @@ def _check_can_act(session: Session, v: Violation, user: User) -> None:
 
 
 def _finish(session: Session, v: Violation, user: User, action: str, before: dict[str, Any],
-            reason: str | None = None, extra: dict[str, Any] | None = None) -> ActionResult:
-    after = _snapshot(v) | (extra or {})
+            reason: str | None = None, extra: dict[str, Any] | None = None,
+            message: str | None = None) -> ActionResult:
+    after = _snapshot(v) | ({"reason": reason} if reason else {}) | (extra or {})
     session.add(Review(violation_id=v.id, user_id=user.id, action=action, reason=reason,
                        from_status=before["status"], to_status=v.status))
     audit.record(session, user, f"violation.{action}", "violation", v.id, before, after)
-    return ActionResult(v.id, v.event_id, v.camera_id, v.status, before["status"] != v.status)
+    return ActionResult(v.id, v.event_id, v.camera_id, v.status, before["status"] != v.status, message)
 
 
 def _decide(session: Session, violation_id: int, user: User, status: str, action: str,
-            reason: str | None = None) -> ActionResult:
+            reason: str | None = None, match_kind: str | None = None) -> ActionResult:
     v = _load(session, violation_id)
     _check_can_act(session, v, user)
     before = _snapshot(v)
     v.status = status
+    v.match_kind = match_kind or v.match_kind
     if status in ("approved", "rejected"):
         v.decided_at, v.decided_by = time.time(), user.id
     v.reject_reason = reason if status == "rejected" else v.reject_reason
@@ -125,11 +128,20 @@ def _decide(session: Session, violation_id: int, user: User, status: str, action
     return _finish(session, v, user, action, before, reason)
 
 
-def approve(session: Session, violation_id: int, user: User) -> ActionResult:
+def approve(session: Session, violation_id: int, user: User, no_registration: bool = False) -> ActionResult:
+    """Approve; the violation needs an assigned registration, or the reviewer's explicit
+    ``no_registration`` decision (kept as match kind ``unregistered`` and marked in the export)."""
     v = _load(session, violation_id)
     if v.integrity == "tampered":
         raise ActionError(409, "evidence failed its integrity check (tampered): it can only be rejected")
-    return _decide(session, violation_id, user, "approved", "approve")
+    _check_can_act(session, v, user)
+    if v.vehicle_id is None and not no_registration:
+        raise ActionError(409, "no owner is assigned: choose a registration, or approve as "
+                               "'no registration found'")
+    if v.vehicle_id is not None and no_registration:
+        raise ActionError(409, "a registration is assigned: approve it, or correct the plate first")
+    return _decide(session, violation_id, user, "approved", "approve",
+                   match_kind="unregistered" if no_registration else None)
 
 
 def reject(session: Session, violation_id: int, user: User, reason: str) -> ActionResult:
@@ -144,6 +156,21 @@ def escalate(session: Session, violation_id: int, user: User, reason: str | None
     if v.status == "escalated":
         raise ActionError(409, "already escalated")
     return _decide(session, violation_id, user, "escalated", "escalate", (reason or "").strip()[:2000] or None)
+
+
+def claim_next(session: Session, user: User, after: Violation | None, filters: queue.Filters) -> Violation | None:
+    """Claim the next free item after ``after`` (wrapping round to the start of the list) for
+    the review loop; None when nothing is left that ``user`` may take."""
+    tried: set[int] = set()
+    for _ in range(20):  # skip items another reviewer grabs between our read and our claim
+        nxt = queue.next_for_review(session, user.id, after, filters, exclude=tried)
+        if nxt is None:
+            return None
+        try:
+            return claim(session, nxt.id, user)
+        except ActionError:
+            tried.add(nxt.id)
+    return None
 
 
 def _apply_lookup(session: Session, v: Violation, plate_norm: str, manual: bool) -> None:
@@ -161,16 +188,21 @@ def _apply_lookup(session: Session, v: Violation, plate_norm: str, manual: bool)
 
 
 def correct_plate(session: Session, violation_id: int, user: User, plate: str) -> ActionResult:
-    """Set the plate a reviewer reads; the owner lookup re-runs and an exact match is assigned."""
-    norm = normalise_plate(plate or "")
-    if not 2 <= len(norm) <= 16:
-        raise ActionError(422, "a plate needs 2-16 letters or digits")
+    """Set the plate a reviewer reads; the owner lookup re-runs and an exact match is assigned.
+    Text that is not a plate is refused (never cut or stripped into one)."""
+    try:
+        norm = plate_from_reviewer(plate or "")
+    except ValueError as e:
+        raise ActionError(422, f"plate not changed: {e}") from None
     v = _load(session, violation_id)
     _check_can_act(session, v, user)
     before = _snapshot(v)
     v.plate_norm, v.plate_corrected = norm, True
     _apply_lookup(session, v, norm, manual=True)
-    return _finish(session, v, user, "correct_plate", before, None, {"plate_read": v.plate_read})
+    owner = (f"registered to {v.vehicle.owner_name}" if v.vehicle is not None else
+             "no exact registration: choose a candidate, or approve as 'no registration found'")
+    message = f"Plate corrected to {norm} (read by the camera: {v.plate_read or 'nothing'}); {owner}."
+    return _finish(session, v, user, "correct_plate", before, None, {"plate_read": v.plate_read}, message)
 
 
 def assign_owner(session: Session, violation_id: int, user: User, vehicle_id: int) -> ActionResult:

@@ -15,7 +15,7 @@ import uvicorn
 
 from stopline.shared import topics
 from stopline.shared.bus import Bus, BusClosed, RetryLater
-from stopline.shared.config import SiteConfig
+from stopline.shared.config import ConfigError, SiteConfig
 from stopline.shared.messages import Envelope, PlateResult, ViolationStatus
 from stopline.shared.service import running_bus
 
@@ -25,6 +25,7 @@ from .ingest import ingest_batch
 from .retention import purge_rejected
 from .status_watch import StatusWatcher
 from .web.app import create_app
+from .web.security import normalise_origins
 
 log = logging.getLogger(__name__)
 
@@ -116,9 +117,13 @@ def _purge_loop(desk: Desk, stop: threading.Event) -> None:
 
 def run(site: SiteConfig, stop: threading.Event) -> int:
     cfg = site.services.violation_desk
+    try:
+        trusted = normalise_origins(cfg.trusted_origins)
+    except ValueError as e:
+        raise ConfigError(f"services.violation_desk.trusted_origins: {e}") from None
     desk = Desk.from_site(site)
     desk.upgrade()
-    app = create_app(desk, secret_key(site))
+    app = create_app(desk, secret_key(site), cookie_secure=cfg.cookie_secure, trusted_origins=tuple(trusted))
     server = uvicorn.Server(uvicorn.Config(app, host=cfg.host, port=cfg.port, log_level="warning",
                                            access_log=False))
     web = threading.Thread(target=server.run, name="desk-web", daemon=True)

@@ -12,11 +12,9 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from . import audit
+from . import audit, web_sessions
 from .desk import Desk
 from .models import ROLES, ApiToken, User
-
-
 
 def make_hasher() -> PasswordHasher:
     """argon2id with argon2-cffi's default (RFC 9106 low-memory) cost."""
@@ -67,7 +65,8 @@ def add_user(target: Desk | Session, username: str, password: str, role: str = "
         before = {"role": user.role, "active": user.active}
         user.password_hash = hash_password(password)
         user.role, user.active = role, True
-        user.session_version += 1  # logs out existing sessions
+        user.session_version += 1
+        web_sessions.end_all(s, user.id)  # a new password logs out every existing session
     s.flush()
     audit.record(s, actor, "user.add" if before is None else "user.replace", "user", user.username, before,
                  {"role": role, "active": True})
@@ -95,6 +94,7 @@ def set_active(session: Session, user: User, active: bool, actor: User | None) -
     before = {"active": user.active}
     user.active = active
     user.session_version += 1
+    web_sessions.end_all(session, user.id)
     audit.record(session, actor, "user.activate" if active else "user.deactivate", "user", user.username,
                  before, {"active": active})
 

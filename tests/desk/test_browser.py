@@ -116,8 +116,8 @@ def test_review_loop_in_the_browser(browser, live, seeded, backend):
     assert "active" in (page.locator("#thumbs .thumb").nth(2).get_attribute("class") or "")
     _shot(page, backend, "violation")
 
-    # a approves and moves straight on to the next item (claimed for rita)
-    page.keyboard.press("a")
+    # Shift+A approves and moves straight on to the next item (claimed for rita)
+    page.keyboard.press("Shift+A")
     page.wait_for_url(re.compile(rf".*/violations/{ids[1]}"))
     assert "approved" in page.locator(".flash").first.inner_text()
     assert "No registration assigned" in page.locator("#owner").inner_text()
@@ -131,7 +131,7 @@ def test_review_loop_in_the_browser(browser, live, seeded, backend):
     assert page.locator("#owner .owner-name").inner_text() == "Cleo Example"
     assert page.locator("#plate-text").inner_text() == "XY987ZZ"
     _shot(page, backend, "corrected")
-    page.keyboard.press("a")
+    page.keyboard.press("Shift+A")
     page.wait_for_url(re.compile(rf".*/violations/{ids[2]}"))
 
     # the plate that reads <script> is text on the page, not markup
@@ -186,3 +186,150 @@ def test_review_loop_in_the_browser(browser, live, seeded, backend):
     with seeded.session() as s:
         status = {v.id: v.status for v in s.scalars(select(Violation))}
     assert [status[i] for i in ids] == ["approved", "approved", "rejected", "queued"]
+
+
+def _submits(page, key: str) -> bool:
+    """Whether pressing ``key`` submits a form (the submission itself is stopped). The key's
+    handlers have run when ``press`` returns, and a form submit event fires synchronously."""
+    page.evaluate("""() => { window.__submitted = false;
+        window.__spy = (e) => { window.__submitted = true; e.preventDefault(); };
+        document.addEventListener('submit', window.__spy, true); }""")
+    page.keyboard.press(key)
+    return page.evaluate("""() => { document.removeEventListener('submit', window.__spy, true);
+        return window.__submitted; }""")
+
+
+def _ingest(desk, plate: str, conf: float, at: float, camera: str = "cam1") -> int:
+    return ingest(desk, *make_result(plate, confidence=conf, crossed_at=at, camera=camera)).violation_id
+
+
+def _page(browser, live: str, name: str, width: int = 1400):
+    ctx = browser.new_context(viewport={"width": width, "height": 900})
+    page = ctx.new_page()
+    _login(page, live, name)
+    return ctx, page
+
+
+def _claim(page, live: str, vid: int) -> None:
+    page.goto(f"{live}/violations/{vid}")
+    page.locator("#claim-form button").click()
+    page.wait_for_selector("#actions form")
+
+
+def test_review_loop_wraps_round_to_skipped_items(browser, live, seeded, backend):
+    t0 = time.time() - 600
+    ids = [_ingest(seeded, "AB123CD", 0.97, t0 + i * 30) for i in range(3)]
+    _ingest(seeded, "AB123CD", 0.97, t0 + 200, camera="other")  # outside the filter
+    ctx, page = _page(browser, live, "rita")
+    page.goto(f"{live}/queue?camera=cam1")
+    page.keyboard.press("s")  # start reviewing the filtered list: its oldest item
+    page.wait_for_url(re.compile(rf".*/violations/{ids[0]}\?camera=cam1$"))
+    page.keyboard.press("n")  # skip it for now
+    page.wait_for_url(re.compile(rf".*/violations/{ids[1]}\?camera=cam1$"))
+    page.locator("#approve-form button").click()
+    page.wait_for_url(re.compile(rf".*/violations/{ids[2]}\?camera=cam1$"))
+    page.locator("#approve-form button").click()  # the end of the list: round to the skipped one
+    page.wait_for_url(re.compile(rf".*/violations/{ids[0]}\?camera=cam1$"))
+    assert "approved" in page.locator(".flash").first.inner_text()
+    page.locator("#approve-form button").click()
+    page.wait_for_url(re.compile(r".*/queue\?camera=cam1$"))
+    assert "Queue done" in " ".join(page.locator(".flash").all_inner_texts())
+    assert page.locator("#queue tbody tr[data-href]").count() == 0
+    ctx.close()
+    with seeded.session() as s:
+        assert [s.get(Violation, i).status for i in ids] == ["approved"] * 3
+
+
+def test_approving_by_key_needs_shift(browser, live, seeded, backend):
+    vid = _ingest(seeded, "AB123CD", 0.97, time.time() - 60)
+    ctx, page = _page(browser, live, "rita")
+    _claim(page, live, vid)
+    assert "Shift" in page.locator("#approve-form button").inner_text()
+    assert "Shift" in page.locator(".help").inner_text()
+    assert not _submits(page, "a")  # a stray "a" does not approve
+    with seeded.session() as s:
+        assert s.get(Violation, vid).status == "queued"
+    page.keyboard.press("Shift+A")
+    page.wait_for_url(re.compile(r".*/queue"))
+    ctx.close()
+    with seeded.session() as s:
+        assert s.get(Violation, vid).status == "approved"
+
+
+def test_a_plate_correction_is_refused_or_confirmed_on_the_page(browser, live, seeded, backend):
+    t0 = time.time() - 600
+    misread = _ingest(seeded, "XY9B7ZZ", 0.62, t0)
+    unknown = _ingest(seeded, "QQ999QQ", 0.99, t0 + 30)
+    ctx, page = _page(browser, live, "rita")
+    _claim(page, live, misread)
+    page.keyboard.press("p")
+    page.keyboard.type("<script>alert(1)</script>")
+    page.keyboard.press("Enter")
+    page.wait_for_selector(".flash.error")
+    assert "not a plate" in page.locator(".flash.error").inner_text()
+    assert page.locator("#plate-text").inner_text() == "XY9B7ZZ"
+    page.fill("#plate-input", "XY 987 ZZ")
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#owner .owner-name")
+    assert "Plate corrected to XY987ZZ" in page.locator(".flash").first.inner_text()
+    assert "Cleo Example" in page.locator(".flash").first.inner_text()
+    assert page.locator("#plate-text").inner_text() == "XY987ZZ"
+    page.keyboard.press("Shift+A")
+    page.wait_for_url(re.compile(rf".*/violations/{unknown}"))
+
+    # no owner: approving needs the explicit "no registration found" box
+    assert not _submits(page, "Shift+A")  # the browser asks for the box to be ticked
+    with seeded.session() as s:
+        assert s.get(Violation, unknown).status == "queued"
+    page.check("#no-registration")
+    page.keyboard.press("Shift+A")
+    page.wait_for_url(re.compile(r".*/queue"))
+    ctx.close()
+    with seeded.session() as s:
+        v = s.get(Violation, unknown)
+        assert (v.status, v.match_kind) == ("approved", "unregistered")
+
+
+def test_an_escalation_note_is_shown(browser, live, seeded, backend):
+    vid = _ingest(seeded, "AB123CD", 0.97, time.time() - 60)
+    ctx, page = _page(browser, live, "rita")
+    _claim(page, live, vid)
+    page.fill("#escalate-form input[name=reason]", "is that an ambulance?")
+    page.locator("#escalate-form button").click()
+    page.wait_for_url(re.compile(r".*/queue"))
+    ctx.close()
+    ctx, page = _page(browser, live, "sue")
+    page.goto(f"{live}/violations/{vid}")
+    assert "is that an ambulance?" in page.locator("#escalation-note").inner_text()
+    assert "rita" in page.locator("#escalation-note").inner_text()
+    assert "is that an ambulance?" in page.locator("#review-history").inner_text()
+    _shot(page, backend, "escalation-note")
+    ctx.close()
+
+
+def test_a_long_reason_wraps(browser, live, seeded, backend):
+    vid = _ingest(seeded, "AB123CD", 0.97, time.time() - 60)
+    ctx, page = _page(browser, live, "rita", width=1280)
+    _claim(page, live, vid)
+    page.fill("#reject-reason", "x" * 2000)
+    page.locator("#reject-form button").click()
+    page.wait_for_url(re.compile(r".*/queue"))
+    page.goto(f"{live}/violations/{vid}")
+    assert "x" * 2000 in page.locator("#actions").inner_text()
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= 1280, width
+    _shot(page, backend, "long-reason")
+    ctx.close()
+
+
+def test_the_403_page_keeps_the_menu_and_logout(browser, live, seeded, backend):
+    ctx, page = _page(browser, live, "rita")
+    resp = page.goto(f"{live}/admin")
+    assert resp.status == 403 and "needs the" in page.locator(".error-page").inner_text()
+    page.locator("header nav a[href='/queue']").click()
+    page.wait_for_url(re.compile(r".*/queue$"))
+    page.goto(f"{live}/audit")
+    page.locator("header form.who button").click()
+    page.wait_for_url(re.compile(r".*/login"))
+    assert page.goto(f"{live}/queue").url.startswith(f"{live}/login")  # logged out for good
+    ctx.close()

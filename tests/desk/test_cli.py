@@ -41,6 +41,7 @@ def test_migrate_add_user_camera_registry_token(db_url, tmp_path, capsys):
     assert main(["desk", "import-registry", str(csv), "--config", site]) == 3  # some rows rejected
     captured = capsys.readouterr()
     assert "1 inserted" in captured.out and f"{csv}:3: rejected" in captured.err
+    assert f"{csv}: 2 rows read and staged, 1 rejected" in captured.err  # progress, as it goes
 
     assert main(["desk", "add-token", "ann", "--config", site]) == 0
     assert capsys.readouterr().out.startswith("stl_")

@@ -81,3 +81,21 @@ def test_models_match_migrations(db_url):
             assert {i.name for i in table.indexes} <= indexed, name
     finally:
         engine.dispose()
+
+
+def test_web_sessions_arrive_with_0004_and_leave_on_downgrade(engine):
+    db.upgrade(engine, "0003")
+    with engine.begin() as conn:
+        conn.execute(text(
+            "INSERT INTO users (username, password_hash, role, active, session_version, created_at) "
+            "VALUES ('ann', 'x', 'admin', true, 1, 1.0)"))
+    assert "web_sessions" not in inspect(engine).get_table_names()
+    db.upgrade(engine)
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO web_sessions (id_sha256, user_id, created_at, expires_at) "
+                          "SELECT 'abc', id, 1.0, 2.0 FROM users WHERE username = 'ann'"))
+        assert conn.execute(text("SELECT address FROM web_sessions")).scalar() == ""
+    db.downgrade(engine, "0003")
+    assert "web_sessions" not in inspect(engine).get_table_names()
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT username FROM users")).scalar() == "ann"

@@ -54,3 +54,74 @@ def test_a_wrong_header_rejects_the_whole_file(desk):
         import_registry(desk, io.StringIO(HEADER + ",vin\n"))
     with desk.session() as s:
         assert s.scalar(select(func.count()).select_from(Vehicle)) == 0
+
+
+def _rows(n: int, address: str = "Road") -> list[dict[str, str]]:
+    return [dict(plate=f"B{i:06d}X", region="eu", make="VW", model="Golf", colour="red", vehicle_class="car",
+                 owner_name=f"Owner {i}", owner_address=f"{i} {address}") for i in range(n)]
+
+
+def test_a_bulk_import_and_its_reimport_count_every_row(desk, monkeypatch):
+    from sqlalchemy import text
+    from sqlalchemy.exc import IntegrityError
+
+    from stopline.services.violation_desk import registry
+    from stopline.services.violation_desk.plates import deletion_keys
+    from stopline.services.violation_desk.registry import registry_csv
+
+    monkeypatch.setattr(registry, "BULK_KEYS_MIN", 1000)  # the first load rebuilds the key index (PostgreSQL)
+    first = import_registry(desk, io.StringIO(registry_csv(_rows(3000))))
+    assert (first.inserted, first.updated, first.unchanged, first.rejected) == (3000, 0, 0, [])
+    again = import_registry(desk, io.StringIO(registry_csv(_rows(3000))))
+    assert (again.inserted, again.updated, again.unchanged) == (0, 0, 3000)
+    changed = _rows(3000)
+    for r in changed[:100]:
+        r["owner_address"] = "moved"
+    more = import_registry(desk, io.StringIO(registry_csv(changed + _rows(3050)[3000:])))
+    assert (more.inserted, more.updated, more.unchanged) == (50, 100, 2900)
+    with desk.session() as s:
+        assert s.scalar(select(func.count()).select_from(Vehicle)) == 3050
+        assert s.scalar(select(Vehicle.owner_address).where(Vehicle.plate_norm == "B000000X")) == "moved"
+        for plate in ("B000000X", "B003049X"):  # from the first load, from the third
+            vid = s.scalar(select(Vehicle.id).where(Vehicle.plate_norm == plate))
+            keys = set(s.scalars(select(RegistryKey.key).where(RegistryKey.vehicle_id == vid)))
+            assert keys == deletion_keys(plate)
+    with desk.engine.connect() as conn:  # the keys' primary key and foreign key are in force again
+        for bad in ("('B000000X', 1)", "('ZZZ', 999999)"):
+            with pytest.raises(IntegrityError), conn.begin():
+                conn.execute(text(f"INSERT INTO registry_keys (key, vehicle_id) VALUES {bad}"))
+
+
+def test_lookup_keys_are_the_deletion_keys_of_each_plate(desk):
+    from stopline.services.violation_desk.lookup import lookup
+    from stopline.services.violation_desk.plates import deletion_keys
+
+    plates = ["AAB11", "ZZZZ", "AB123CD", "ABCDEFGHJKLMNPRS", "Q1", "O0O0O0", "AB-12 2C"]
+    csv_text = HEADER + "\n" + "".join(f"{p},eu,VW,Golf,red,car,Owner {i},x\n" for i, p in enumerate(plates))
+    import_registry(desk, io.StringIO(csv_text))
+    with desk.session() as s:
+        for v in s.scalars(select(Vehicle)):
+            keys = set(s.scalars(select(RegistryKey.key).where(RegistryKey.vehicle_id == v.id)))
+            assert keys == deletion_keys(v.plate_norm), v.plate_norm
+        found = lookup(s, "AB1223C", "eu", 0.99, 0.9)  # one deletion away from AB122C ("AB-12 2C")
+        assert [m.vehicle.plate_norm for m in found.candidates] == ["AB122C"]
+
+
+def test_a_plate_too_long_is_refused_not_cut(desk):
+    report = import_registry(desk, io.StringIO(HEADER + "\nABCDEFGHJKLMNPRST,eu,VW,Golf,red,car,Long,x\n"))
+    assert report.inserted == 0 and report.rejected == [(2, "plate 'ABCDEFGHJKLMNPRST' has 17 letters/digits "
+                                                            "(2-16 needed)")]
+
+
+def test_progress_is_reported_while_importing(desk, monkeypatch):
+    from stopline.services.violation_desk import registry
+
+    monkeypatch.setattr(registry, "PROGRESS_EVERY", 1000)
+    monkeypatch.setattr(registry, "FLUSH_ROWS", 700)
+    lines: list[str] = []
+    report = import_registry(desk, io.StringIO(registry.registry_csv(_rows(2500)) + ",eu,,,,,x,y\n"),
+                             progress=lines.append)
+    assert report.inserted == 2500 and report.rejected == [(2502, "plate is empty")]
+    assert [ln.split(" rows read")[0] for ln in lines if "rows/s" in ln] == ["1,000", "2,000"]
+    assert any(ln.startswith("2,501 rows read and staged, 1 rejected") for ln in lines)
+    assert "2,500 registrations inserted" in " ".join(lines) and lines[-1].startswith("done in")

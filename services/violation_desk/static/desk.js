@@ -2,7 +2,9 @@
 (function () {
   "use strict";
   const page = document.body.dataset.page;
-  const typing = (e) => /^(INPUT|TEXTAREA|SELECT)$/.test(e.target.tagName) || e.target.isContentEditable;
+  // keys go to the page unless the focus is somewhere one types (a ticked checkbox is not)
+  const typing = (e) => /^(TEXTAREA|SELECT)$/.test(e.target.tagName) || e.target.isContentEditable ||
+    (e.target.tagName === "INPUT" && !/^(checkbox|radio|button|submit)$/.test(e.target.type));
   const submit = (id) => { const f = document.getElementById(id); if (f) { f.requestSubmit ? f.requestSubmit() : f.submit(); return true; } return false; };
   const focus = (id) => { const el = document.getElementById(id); if (el) { el.focus(); el.select && el.select(); return true; } return false; };
 
@@ -61,7 +63,8 @@
       else if (e.key === "s") { done = submit("start-review"); }
       else if (e.key === "/") { const f = document.querySelector(".filters input[name=plate]"); if (f) { f.focus(); done = true; } }
     } else if (page === "violation") {
-      if (e.key === "a") done = submit("approve-form");
+      // approving is the one decision without a second step: it needs Shift, so a stray "a" never approves
+      if ((e.key === "A" || e.key === "a") && e.shiftKey) done = submit("approve-form");
       else if (e.key === "x" || e.key === "r") done = focus("reject-reason");
       else if (e.key === "p") done = focus("plate-input");
       else if (e.key === "e") done = submit("escalate-form");

@@ -3,9 +3,9 @@ same operations as the pages. Tokens come from ``stopline desk add-token``."""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, Body, Depends, HTTPException, Path, Query, Request
 from fastapi.responses import Response, StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
@@ -15,11 +15,12 @@ from sqlalchemy.orm import Session, selectinload
 from .. import audit as audit_mod
 from .. import export, metrics, queue, review
 from ..desk import Desk
-from ..models import Evidence, User, Violation
+from ..models import MAX_ID, Evidence, Review, User, Violation
 from ..users import role_at_least, user_for_token
 
 router = APIRouter(prefix="/api/v1", tags=["violations"])
 bearer = HTTPBearer(auto_error=False, description="token from `stopline desk add-token USER`")
+DbId = Annotated[int, Path(ge=1, le=MAX_ID, description="database id")]
 
 
 class Principal:
@@ -103,9 +104,19 @@ class ViolationOut(BaseModel):
     decided_at: float | None
 
 
+class ReviewOut(BaseModel):
+    at: float
+    username: str
+    action: str
+    from_status: str
+    to_status: str
+    reason: str | None = Field(description="rejection reason or escalation note")
+
+
 class ViolationDetail(ViolationOut):
     candidates: list[CandidateOut]
     evidence: list[EvidenceOut]
+    history: list[ReviewOut] = Field(description="every review action, oldest first, with its reason or note")
 
 
 class Page(BaseModel):
@@ -126,7 +137,12 @@ class CorrectBody(BaseModel):
 
 
 class AssignBody(BaseModel):
-    vehicle_id: int
+    vehicle_id: int = Field(ge=1, le=MAX_ID)
+
+
+class ApproveBody(BaseModel):
+    no_registration: bool = Field(default=False, description=(
+        "approve although no registration is assigned: the reviewer found none (the export marks it)"))
 
 
 class ActionOut(BaseModel):
@@ -181,17 +197,21 @@ def list_violations(p: Principal = Depends(principal),
 
 
 @router.get("/violations/{violation_id}", response_model=ViolationDetail)
-def get_violation(violation_id: int, p: Principal = Depends(principal)) -> ViolationDetail:
+def get_violation(violation_id: DbId, p: Principal = Depends(principal)) -> ViolationDetail:
     with p.desk.session() as s:
         v = s.scalar(select(Violation).where(Violation.id == violation_id).options(
             selectinload(Violation.evidence), selectinload(Violation.candidates), selectinload(Violation.vehicle)))
         if v is None:
             raise HTTPException(404, "no such violation")
+        history = s.scalars(select(Review).where(Review.violation_id == v.id)
+                            .options(selectinload(Review.user)).order_by(Review.id))
         return ViolationDetail(
             **_out(v),
             candidates=[CandidateOut(kind=c.kind, score=c.score, owner=_owner(c.vehicle)) for c in v.candidates],
             evidence=[EvidenceOut(id=e.id, kind=e.kind, name=e.name, role=e.role, sha256=e.sha256, intact=e.intact,
-                                  url=f"/api/v1/evidence/{e.id}") for e in v.evidence])
+                                  url=f"/api/v1/evidence/{e.id}") for e in v.evidence],
+            history=[ReviewOut(at=r.at, username=r.user.username, action=r.action, from_status=r.from_status,
+                               to_status=r.to_status, reason=r.reason) for r in history])
 
 
 def _act(p: Principal, violation_id: int, fn, *args) -> ActionOut:
@@ -210,12 +230,12 @@ def _act(p: Principal, violation_id: int, fn, *args) -> ActionOut:
 
 
 @router.post("/violations/{violation_id}/claim", response_model=ActionOut)
-def claim(violation_id: int, p: Principal = Depends(principal)) -> ActionOut:
+def claim(violation_id: DbId, p: Principal = Depends(principal)) -> ActionOut:
     return _act(p, violation_id, review.claim)
 
 
 @router.post("/violations/{violation_id}/release", status_code=204)
-def release(violation_id: int, p: Principal = Depends(principal)) -> Response:
+def release(violation_id: DbId, p: Principal = Depends(principal)) -> Response:
     with p.desk.session() as s:
         try:
             with s.begin():
@@ -226,32 +246,33 @@ def release(violation_id: int, p: Principal = Depends(principal)) -> Response:
 
 
 @router.post("/violations/{violation_id}/approve", response_model=ActionOut)
-def approve(violation_id: int, p: Principal = Depends(principal)) -> ActionOut:
-    return _act(p, violation_id, review.approve)
+def approve(violation_id: DbId, body: Annotated[ApproveBody | None, Body()] = None,
+            p: Principal = Depends(principal)) -> ActionOut:
+    return _act(p, violation_id, review.approve, bool(body and body.no_registration))
 
 
 @router.post("/violations/{violation_id}/reject", response_model=ActionOut)
-def reject(violation_id: int, body: RejectBody, p: Principal = Depends(principal)) -> ActionOut:
+def reject(violation_id: DbId, body: RejectBody, p: Principal = Depends(principal)) -> ActionOut:
     return _act(p, violation_id, review.reject, body.reason)
 
 
 @router.post("/violations/{violation_id}/escalate", response_model=ActionOut)
-def escalate(violation_id: int, body: EscalateBody, p: Principal = Depends(principal)) -> ActionOut:
+def escalate(violation_id: DbId, body: EscalateBody, p: Principal = Depends(principal)) -> ActionOut:
     return _act(p, violation_id, review.escalate, body.reason)
 
 
 @router.post("/violations/{violation_id}/correct-plate", response_model=ActionOut)
-def correct_plate(violation_id: int, body: CorrectBody, p: Principal = Depends(principal)) -> ActionOut:
+def correct_plate(violation_id: DbId, body: CorrectBody, p: Principal = Depends(principal)) -> ActionOut:
     return _act(p, violation_id, review.correct_plate, body.plate)
 
 
 @router.post("/violations/{violation_id}/assign-owner", response_model=ActionOut)
-def assign_owner(violation_id: int, body: AssignBody, p: Principal = Depends(principal)) -> ActionOut:
+def assign_owner(violation_id: DbId, body: AssignBody, p: Principal = Depends(principal)) -> ActionOut:
     return _act(p, violation_id, review.assign_owner, body.vehicle_id)
 
 
 @router.get("/evidence/{evidence_id}", responses={200: {"content": {"image/jpeg": {}}}})
-def evidence(evidence_id: int, p: Principal = Depends(principal)) -> Response:
+def evidence(evidence_id: DbId, p: Principal = Depends(principal)) -> Response:
     with p.desk.session() as s:
         ev = s.get(Evidence, evidence_id)
         if ev is None or not p.desk.store.exists(ev.file_sha256):
@@ -274,7 +295,7 @@ def export_approved(format: Literal["csv", "json"] = "json", p: Principal = Depe
 
 
 @router.get("/audit", response_model=list[AuditOut])
-def audit(object_id: str | None = None, before: int | None = None, limit: int = Query(100, ge=1, le=1000),
+def audit(object_id: str | None = None, before: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None, limit: int = Query(100, ge=1, le=1000),
           p: Principal = Depends(supervisor)) -> list[AuditOut]:
     with p.desk.session() as s:
         return [AuditOut(id=e.id, at=e.at, username=e.username, action=e.action, object_type=e.object_type,

@@ -8,6 +8,8 @@ import time
 from pathlib import Path
 
 from fastapi import FastAPI, Request
+from fastapi.exception_handlers import request_validation_exception_handler
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
@@ -18,7 +20,17 @@ from starlette.middleware.sessions import SessionMiddleware
 from .. import metrics
 from ..desk import Desk
 from ..models import STATUSES, Violation
-from .security import CsrfError, Forbidden, LoginLimiter, LoginRequired, csrf_token
+from .security import (
+    SESSION_COOKIE,
+    CsrfError,
+    Forbidden,
+    LoginLimiter,
+    LoginRequired,
+    SecureCookies,
+    csrf_token,
+    normalise_origins,
+    origin_refusal,
+)
 
 HERE = Path(__file__).resolve().parent.parent
 TEMPLATES = HERE / "templates"
@@ -40,21 +52,34 @@ def make_templates() -> Jinja2Templates:
 
 
 def create_app(desk: Desk, secret_key: str | None = None, *, cookie_secure: bool = False,
-               session_max_age_s: int = 8 * 3600, limiter: LoginLimiter | None = None) -> FastAPI:
-    """The app for one desk. Without ``secret_key`` a random one is used (sessions end on restart)."""
+               trusted_origins: tuple[str, ...] = (), session_max_age_s: int = 8 * 3600,
+               limiter: LoginLimiter | None = None) -> FastAPI:
+    """The app for one desk. Without ``secret_key`` a random one is used (sessions end on restart).
+
+    The session cookie is ``Secure`` on HTTPS requests (also behind a proxy sending
+    ``X-Forwarded-Proto: https``) and always with ``cookie_secure``. State-changing requests whose
+    ``Origin`` (or ``Referer``) names another site than the app's own or one of
+    ``trusted_origins`` are refused."""
     app = FastAPI(title="stopline violation desk", version="1", docs_url=None, redoc_url=None,
                   openapi_url="/api/openapi.json")
     app.state.desk = desk
     app.state.templates = make_templates()
     app.state.limiter = limiter or LoginLimiter()
-    app.add_middleware(SessionMiddleware, secret_key=secret_key or secrets.token_urlsafe(32),
-                       session_cookie="stopline_session", max_age=session_max_age_s, same_site="lax",
-                       https_only=cookie_secure)
+    app.state.session_max_age_s = session_max_age_s
+    trusted = normalise_origins(trusted_origins)
 
     @app.middleware("http")
     async def headers_and_timing(request: Request, call_next):
         start = time.perf_counter()
-        response = await call_next(request)
+        refusal = origin_refusal(request, trusted)
+        if refusal is not None:
+            metrics.ORIGIN_REFUSED.inc()
+            if request.url.path.startswith("/api/"):
+                response = JSONResponse({"detail": refusal}, status_code=403)
+            else:
+                response = error_page(request, 403, f"Refused: {refusal}.")
+        else:
+            response = await call_next(request)
         route = request.scope.get("route")
         metrics.HTTP_SECONDS.labels(request.method, getattr(route, "path", "other")).observe(
             time.perf_counter() - start)
@@ -67,6 +92,11 @@ def create_app(desk: Desk, secret_key: str | None = None, *, cookie_secure: bool
             "frame-ancestors 'none'; form-action 'self'")
         return response
 
+    # added after the middleware above, so it runs first: that middleware's error page has a session
+    app.add_middleware(SessionMiddleware, secret_key=secret_key or secrets.token_urlsafe(32),
+                       session_cookie=SESSION_COOKIE, max_age=session_max_age_s, same_site="lax")
+    app.add_middleware(SecureCookies, always=cookie_secure)
+
     @app.exception_handler(LoginRequired)
     async def _login_required(request: Request, exc: LoginRequired):
         if request.url.path.startswith("/api/"):
@@ -78,7 +108,14 @@ def create_app(desk: Desk, secret_key: str | None = None, *, cookie_secure: bool
     async def _forbidden(request: Request, exc: Forbidden):
         if request.url.path.startswith("/api/"):
             return JSONResponse({"detail": exc.message}, status_code=403)
-        return error_page(request, 403, exc.message)
+        return error_page(request, 403, exc.message, exc.user)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError):
+        if request.url.path.startswith("/api/"):
+            return await request_validation_exception_handler(request, exc)
+        fields = ", ".join(".".join(str(p) for p in e.get("loc", ())[1:]) or "request" for e in exc.errors())
+        return error_page(request, 422, f"The request was not understood ({fields}).")
 
     @app.exception_handler(CsrfError)
     async def _csrf(request: Request, exc: CsrfError):
@@ -117,7 +154,8 @@ def _quote(path: str) -> str:
     return quote(path, safe="/")
 
 
-def error_page(request: Request, code: int, message: str) -> HTMLResponse:
+def error_page(request: Request, code: int, message: str, user=None) -> HTMLResponse:
+    """An error page; with ``user`` it keeps the menu and the logout button."""
     templates: Jinja2Templates = request.app.state.templates
-    return templates.TemplateResponse(request, "error.html", {"code": code, "message": message, "user": None,
+    return templates.TemplateResponse(request, "error.html", {"code": code, "message": message, "user": user,
                                                               "csrf": csrf_token(request)}, status_code=code)

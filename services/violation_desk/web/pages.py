@@ -5,10 +5,10 @@ from __future__ import annotations
 import io
 import json
 import time
-from typing import Any
-from urllib.parse import urlencode
+from typing import Annotated, Any
+from urllib.parse import parse_qsl, urlencode
 
-from fastapi import APIRouter, Form, Request, UploadFile
+from fastapi import APIRouter, Form, Path, Query, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 from sqlalchemy import Integer, func, select
 from sqlalchemy.orm import Session, selectinload
@@ -17,12 +17,16 @@ from .. import audit as audit_mod
 from .. import export, metrics, queue, review
 from ..cameras import CameraError, add_camera
 from ..desk import Desk
-from ..models import Camera, CameraKey, Evidence, Review, ServiceStatus, User, Violation
+from ..models import MAX_ID, Camera, CameraKey, Evidence, Review, ServiceStatus, User, Violation
 from ..registry import RegistryError, import_registry
 from ..users import UserError, add_user, authenticate, set_active
-from .security import check_csrf, csrf_token, log_in, log_out, session_user
+from .security import check_csrf, client_address, csrf_token, log_in, log_out, session_user
 
 router = APIRouter(include_in_schema=False)
+
+# ids beyond what the database holds are refused as invalid (422), never sent to it
+ViolationId = Annotated[int, Path(ge=1, le=MAX_ID)]
+EvidenceId = Annotated[int, Path(ge=1, le=MAX_ID)]
 
 
 def _desk(request: Request) -> Desk:
@@ -66,7 +70,7 @@ def login(request: Request, username: str = Form(""), password: str = Form(""), 
           csrf_token: str = Form("")) -> Response:
     check_csrf(request, csrf_token)
     limiter = request.app.state.limiter
-    address = request.client.host if request.client else "?"
+    address = client_address(request)
     wait = limiter.retry_after(username, address)
     if wait > 0:
         metrics.LOGIN_FAILURES.labels("rate_limited").inc()
@@ -79,19 +83,21 @@ def login(request: Request, username: str = Form(""), password: str = Form(""), 
         if user is None:
             limiter.failed(username, address)
             metrics.LOGIN_FAILURES.labels("bad_credentials").inc()
-            audit_mod.record(s, None, "login.failed", "user", username[:64])
+            audit_mod.record(s, None, "login.failed", "user", username[:64], None,
+                             {"username": username[:200], "address": address}, who=username[:64] or "?")
             return render(request, "login.html", None, status_code=401, next=_safe_next(next),
                           error="Wrong username or password.")
-        limiter.succeeded(username)
-        log_in(request, user)
-        audit_mod.record(s, user, "login", "user", user.username)
+        limiter.succeeded(username, address)
+        log_in(request, s, user, request.app.state.session_max_age_s)
+        audit_mod.record(s, user, "login", "user", user.username, None, {"address": address})
     return RedirectResponse(_safe_next(next), status_code=303)
 
 
 @router.post("/logout")
 def logout(request: Request, csrf_token: str = Form("")) -> RedirectResponse:
     check_csrf(request, csrf_token)
-    log_out(request)
+    with _desk(request).session() as s, s.begin():
+        log_out(request, s)
     return RedirectResponse("/login", status_code=303)
 
 
@@ -115,43 +121,45 @@ def queue_page(request: Request) -> HTMLResponse:
         except queue.QueryError as e:
             filters, rows, cursor, error = queue.Filters(), [], None, str(e)
         cameras = list(s.scalars(select(Camera.id).order_by(Camera.id)))
-        keep = {k: v for k, v in params.items() if k in ("status", "camera", "from", "to", "plate", "order") and v}
-        next_url = f"/queue?{urlencode(keep | {'after': cursor})}" if cursor else None
-        return render(request, "queue.html", user, rows=rows, filters=params, cameras=cameras, next_url=next_url,
-                      error=error, now=time.time(), filter_query=urlencode(keep), first_page=not params.get("after"))
+        filter_query = queue.clean_filter_query(request.url.query)
+        next_url = f"/queue?{filter_query + '&' if filter_query else ''}{urlencode({'after': cursor})}" \
+            if cursor else None
+        return render(request, "queue.html", user, 422 if error else 200, rows=rows, filters=params,
+                      cameras=cameras, next_url=next_url,
+                      error=error, now=time.time(), filter_query=filter_query, first_page=not params.get("after"))
+
+
+def _review_filters(user: User, filter_query: str) -> queue.Filters:
+    try:
+        filters = _filters_from(dict(parse_qsl(filter_query)))
+    except queue.QueryError:
+        filters = queue.Filters()
+    if filters.status not in ("queued", "escalated") or (user.role == "reviewer" and filters.status != "queued"):
+        filters = queue.Filters(status="queued", camera=filters.camera, plate=filters.plate)
+    return filters
+
+
+def _with_query(path: str, filter_query: str) -> str:
+    return f"{path}?{filter_query}" if filter_query else path
 
 
 @router.post("/review/next")
-def review_next(request: Request, csrf_token: str = Form(""), after: int | None = Form(None),
+def review_next(request: Request, csrf_token: str = Form(""),
+                after: Annotated[int | None, Form(ge=1, le=MAX_ID)] = None,
                 filter_query: str = Form("")) -> RedirectResponse:
-    """Claim the next item (after ``after``) that nobody else holds and open it."""
+    """Release ``after`` (when given) and claim the next item nobody else holds, and open it."""
     check_csrf(request, csrf_token)
-    from urllib.parse import parse_qsl
-
-    params = dict(parse_qsl(filter_query))
+    filter_query = queue.clean_filter_query(filter_query)
     with _desk(request).session() as s, s.begin():
         user = session_user(request, s)
-        try:
-            filters = _filters_from(params)
-        except queue.QueryError:
-            filters = queue.Filters()
-        if user.role == "reviewer" and filters.status != "queued":
-            filters = queue.Filters(status="queued", camera=filters.camera, plate=filters.plate)
         current = s.get(Violation, after) if after else None
         if current is not None:
             review.release(s, current.id, user)
-        for _ in range(20):  # skip items another reviewer grabs between our read and our claim
-            nxt = queue.next_for_review(s, user.id, current, filters)
-            if nxt is None:
-                break
-            try:
-                review.claim(s, nxt.id, user)
-                return RedirectResponse(f"/violations/{nxt.id}?{filter_query}" if filter_query
-                                        else f"/violations/{nxt.id}", status_code=303)
-            except review.ActionError:
-                current = nxt
+        nxt = review.claim_next(s, user, current, _review_filters(user, filter_query))
+        if nxt is not None:
+            return RedirectResponse(_with_query(f"/violations/{nxt.id}", filter_query), status_code=303)
     flash(request, "Nothing left to review with these filters.")
-    return RedirectResponse(f"/queue?{filter_query}", status_code=303)
+    return RedirectResponse(_with_query("/queue", filter_query), status_code=303)
 
 
 # ---------------------------------------------------------------------------------------- violation
@@ -163,121 +171,120 @@ def _load_violation(s: Session, violation_id: int) -> Violation | None:
 
 
 @router.get("/violations/{violation_id}", response_class=HTMLResponse)
-def violation_page(request: Request, violation_id: int) -> HTMLResponse:
+def violation_page(request: Request, violation_id: ViolationId) -> HTMLResponse:
     with _desk(request).session() as s, s.begin():
         user = session_user(request, s)
-        v = _load_violation(s, violation_id)
-        if v is None:
-            return render(request, "error.html", user, status_code=404, code=404, message="No such violation.")
-        holder_id = review.claim_holder(v)
-        holder = s.get(User, holder_id) if holder_id else None
-        history = list(s.scalars(select(Review).where(Review.violation_id == v.id).order_by(Review.id)))
-        entries = audit_mod.entries(s, object_type="violation", object_id=str(v.id), limit=50)
-        try:
-            message = json.loads(v.message_json or "{}")
-        except ValueError:
-            message = {}
-        can_act = (v.status in ("queued", "escalated") and holder_id == user.id
-                   and review.role_at_least(user.role, review.needed_role(v)))
-        can_claim = (v.status in ("queued", "escalated") and holder_id in (None, user.id)
-                     and review.role_at_least(user.role, review.needed_role(v)))
-        return render(request, "violation.html", user, v=v, holder=holder, history=history, audit=entries,
-                      reads=message.get("reads", []), can_act=can_act, can_claim=can_claim,
-                      filter_query=request.url.query,
-                      burst=[e for e in v.evidence if e.kind == "evidence"],
-                      crops=[e for e in v.evidence if e.kind in ("plate", "crop")],
-                      others=[e for e in v.evidence if e.kind == "attachment"])
+        return _violation_view(request, s, user, violation_id)
+
+
+def _violation_view(request: Request, s: Session, user: User, violation_id: int,
+                    status_code: int = 200) -> HTMLResponse:
+    v = _load_violation(s, violation_id)
+    if v is None:
+        return render(request, "error.html", user, status_code=404, code=404, message="No such violation.")
+    holder_id = review.claim_holder(v)
+    holder = s.get(User, holder_id) if holder_id else None
+    history = list(s.scalars(select(Review).where(Review.violation_id == v.id)
+                             .options(selectinload(Review.user)).order_by(Review.id)))
+    escalation = next((r for r in reversed(history) if r.action == "escalate"), None)
+    entries = audit_mod.entries(s, object_type="violation", object_id=str(v.id), limit=50)
+    try:
+        message = json.loads(v.message_json or "{}")
+    except ValueError:
+        message = {}
+    allowed = v.status in ("queued", "escalated") and review.role_at_least(user.role, review.needed_role(v))
+    return render(request, "violation.html", user, status_code=status_code, v=v, holder=holder, history=history,
+                  escalation=escalation if v.status == "escalated" else None, audit=entries,
+                  reads=message.get("reads", []), can_act=allowed and holder_id == user.id,
+                  can_claim=allowed and holder_id in (None, user.id),
+                  filter_query=queue.clean_filter_query(request.url.query),
+                  burst=[e for e in v.evidence if e.kind == "evidence"],
+                  crops=[e for e in v.evidence if e.kind in ("plate", "crop")],
+                  others=[e for e in v.evidence if e.kind == "attachment"])
 
 
 def _action(request: Request, violation_id: int, csrf: str, fn, *args, next_after: bool = False,
-            filter_query: str = "") -> RedirectResponse:
+            filter_query: str = "") -> Response:
+    """Run one review action. Refused (someone else holds the item, a plate that is not one, no
+    owner...): the violation page again, with the reason, under the action's HTTP status."""
     check_csrf(request, csrf)
     desk = _desk(request)
+    filter_query = queue.clean_filter_query(filter_query)
     with desk.session() as s:
         try:
             with s.begin():
                 user = session_user(request, s)
                 result = fn(s, violation_id, user, *args)
         except review.ActionError as e:
+            s.rollback()
             flash(request, e.message, "error")
-            return RedirectResponse(f"/violations/{violation_id}", status_code=303)
+            with s.begin():
+                return _violation_view(request, s, session_user(request, s), violation_id, e.code)
     metrics.REVIEW_ACTIONS.labels(fn.__name__).inc()
-    if isinstance(result, review.ActionResult) and result.changed_status:
-        desk.notify(result.event_id, result.camera, result.status)
-        flash(request, f"Violation {violation_id} {result.status}.")
-        if next_after:
-            return _claim_next_redirect(request, violation_id, filter_query)
-    return RedirectResponse(f"/violations/{violation_id}" + (f"?{filter_query}" if filter_query else ""),
-                            status_code=303)
+    if isinstance(result, review.ActionResult):
+        if result.message:
+            flash(request, result.message)
+        if result.changed_status:
+            desk.notify(result.event_id, result.camera, result.status)
+            flash(request, f"Violation {violation_id} {result.status}.")
+            if next_after:
+                return _claim_next_redirect(request, violation_id, filter_query)
+    return RedirectResponse(_with_query(f"/violations/{violation_id}", filter_query), status_code=303)
 
 
 def _claim_next_redirect(request: Request, after_id: int, filter_query: str) -> RedirectResponse:
     """After a decision, go straight to the next item (the keyboard review loop)."""
-    from urllib.parse import parse_qsl
-
     with _desk(request).session() as s, s.begin():
         user = session_user(request, s)
-        try:
-            filters = _filters_from(dict(parse_qsl(filter_query)))
-        except queue.QueryError:
-            filters = queue.Filters()
-        if filters.status not in ("queued", "escalated"):
-            filters = queue.Filters(status="queued", camera=filters.camera, plate=filters.plate)
-        current = s.get(Violation, after_id)
-        for _ in range(20):
-            nxt = queue.next_for_review(s, user.id, current, filters)
-            if nxt is None:
-                break
-            try:
-                review.claim(s, nxt.id, user)
-                return RedirectResponse(f"/violations/{nxt.id}" + (f"?{filter_query}" if filter_query else ""),
-                                        status_code=303)
-            except review.ActionError:
-                current = nxt
+        nxt = review.claim_next(s, user, s.get(Violation, after_id), _review_filters(user, filter_query))
+        if nxt is not None:
+            return RedirectResponse(_with_query(f"/violations/{nxt.id}", filter_query), status_code=303)
     flash(request, "Queue done: nothing left to review with these filters.")
-    return RedirectResponse(f"/queue?{filter_query}", status_code=303)
+    return RedirectResponse(_with_query("/queue", filter_query), status_code=303)
 
 
 @router.post("/violations/{violation_id}/claim")
-def claim_action(request: Request, violation_id: int, csrf_token: str = Form("")) -> RedirectResponse:
-    return _action(request, violation_id, csrf_token, review.claim)
+def claim_action(request: Request, violation_id: ViolationId, csrf_token: str = Form(""),
+                 filter_query: str = Form("")) -> Response:
+    return _action(request, violation_id, csrf_token, review.claim, filter_query=filter_query)
 
 
 @router.post("/violations/{violation_id}/release")
-def release_action(request: Request, violation_id: int, csrf_token: str = Form("")) -> RedirectResponse:
-    _action(request, violation_id, csrf_token, review.release)
-    return RedirectResponse("/queue", status_code=303)
+def release_action(request: Request, violation_id: ViolationId, csrf_token: str = Form("")) -> Response:
+    response = _action(request, violation_id, csrf_token, review.release)
+    return response if response.status_code >= 400 else RedirectResponse("/queue", status_code=303)
 
 
 @router.post("/violations/{violation_id}/approve")
-def approve_action(request: Request, violation_id: int, csrf_token: str = Form(""),
-                   filter_query: str = Form("")) -> RedirectResponse:
-    return _action(request, violation_id, csrf_token, review.approve, next_after=True, filter_query=filter_query)
+def approve_action(request: Request, violation_id: ViolationId, csrf_token: str = Form(""),
+                   no_registration: str = Form(""), filter_query: str = Form("")) -> Response:
+    return _action(request, violation_id, csrf_token, review.approve, no_registration == "1", next_after=True,
+                   filter_query=filter_query)
 
 
 @router.post("/violations/{violation_id}/reject")
-def reject_action(request: Request, violation_id: int, csrf_token: str = Form(""), reason: str = Form(""),
-                  filter_query: str = Form("")) -> RedirectResponse:
+def reject_action(request: Request, violation_id: ViolationId, csrf_token: str = Form(""), reason: str = Form(""),
+                  filter_query: str = Form("")) -> Response:
     return _action(request, violation_id, csrf_token, review.reject, reason, next_after=True,
                    filter_query=filter_query)
 
 
 @router.post("/violations/{violation_id}/escalate")
-def escalate_action(request: Request, violation_id: int, csrf_token: str = Form(""), reason: str = Form(""),
-                    filter_query: str = Form("")) -> RedirectResponse:
+def escalate_action(request: Request, violation_id: ViolationId, csrf_token: str = Form(""),
+                    reason: str = Form(""), filter_query: str = Form("")) -> Response:
     return _action(request, violation_id, csrf_token, review.escalate, reason, next_after=True,
                    filter_query=filter_query)
 
 
 @router.post("/violations/{violation_id}/correct")
-def correct_action(request: Request, violation_id: int, csrf_token: str = Form(""), plate: str = Form(""),
-                   filter_query: str = Form("")) -> RedirectResponse:
+def correct_action(request: Request, violation_id: ViolationId, csrf_token: str = Form(""), plate: str = Form(""),
+                   filter_query: str = Form("")) -> Response:
     return _action(request, violation_id, csrf_token, review.correct_plate, plate, filter_query=filter_query)
 
 
 @router.post("/violations/{violation_id}/assign")
-def assign_action(request: Request, violation_id: int, csrf_token: str = Form(""), vehicle_id: int = Form(...),
-                  filter_query: str = Form("")) -> RedirectResponse:
+def assign_action(request: Request, violation_id: ViolationId, csrf_token: str = Form(""),
+                  vehicle_id: Annotated[int, Form(ge=1, le=MAX_ID)] = ..., filter_query: str = Form("")) -> Response:
     return _action(request, violation_id, csrf_token, review.assign_owner, vehicle_id, filter_query=filter_query)
 
 
@@ -285,7 +292,7 @@ def assign_action(request: Request, violation_id: int, csrf_token: str = Form(""
 
 
 @router.get("/evidence/{evidence_id}")
-def evidence_file(request: Request, evidence_id: int) -> Response:
+def evidence_file(request: Request, evidence_id: EvidenceId) -> Response:
     """Evidence bytes by database id: the file and byte range come from the row, never the client."""
     desk = _desk(request)
     with desk.session() as s:
@@ -302,7 +309,8 @@ def evidence_file(request: Request, evidence_id: int) -> Response:
 
 
 @router.get("/audit", response_class=HTMLResponse)
-def audit_page(request: Request, object_id: str = "", before: int | None = None) -> HTMLResponse:
+def audit_page(request: Request, object_id: str = "",
+               before: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None) -> HTMLResponse:
     with _desk(request).session() as s:
         user = session_user(request, s, "supervisor")
         rows = audit_mod.entries(s, object_id=object_id or None, before_id=before, limit=100)
