@@ -17,6 +17,9 @@ from stopline.shared.config import SignalConfig
 from stopline.shared.vision.signal_lamp import SignalSmoother, State, classify_lamp
 
 
+MAX_GAP_S = 0.5  # unknown readings between two phases that still count as one change
+
+
 class SignalProvider:
     def __init__(self, config: SignalConfig):
         self.config = config
@@ -25,21 +28,31 @@ class SignalProvider:
         self._since: dict[str, float] = {}
         self._amber: dict[str, float | None] = {}  # the amber before the current red
         self._start_seen: dict[str, bool] = {}  # the current interval began with a seen change
+        # the last known phase before the current interval: (phase, start, end, start seen)
+        self._last_known: dict[str, tuple[str, float, float, bool]] = {}
 
     def update(self, frame: np.ndarray | None, t: float) -> None:
         raise NotImplementedError
 
     def _set(self, group: str, phase: State, t: float) -> None:
         """A phase seen at ``t``; a change starts a new interval. An amber is measured only when
-        both its ends were seen (entered from another known phase, left for red)."""
+        both its ends were seen: entered from another known phase and left for red, directly or
+        across a gap of unknown readings (lamps switching) of at most ``MAX_GAP_S``; its end is
+        then where the amber readings stopped, so a gap never lengthens it."""
         prev = self._phase.get(group)
-        if prev != phase:
-            if phase == "red":
-                measured = prev == "amber" and self._start_seen.get(group, False)
-                self._amber[group] = t - self._since[group] if measured else None
-            self._start_seen[group] = prev in ("green", "red", "amber")
-            self._phase[group] = phase
-            self._since[group] = t
+        if prev == phase:
+            return
+        if prev is not None and prev != "unknown":
+            self._last_known[group] = (prev, self._since[group], t, self._start_seen.get(group, False))
+        last = self._last_known.get(group)
+        gap_ok = last is not None and t - last[2] <= MAX_GAP_S  # (no gap at all after a known phase)
+        if phase != "unknown":
+            self._start_seen[group] = gap_ok
+        if phase == "red" and not (gap_ok and last[0] == "red"):  # (red, a gap, red: the same red)
+            amber = gap_ok and last[0] == "amber" and last[3]  # type: ignore[index]
+            self._amber[group] = last[2] - last[1] if amber else None  # type: ignore[index]
+        self._phase[group] = phase
+        self._since[group] = t
 
     def amber_before_red(self, group: str = "main") -> float | None:
         """Seconds of amber before the current red of ``group``; None when not red or not measured."""

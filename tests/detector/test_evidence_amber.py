@@ -10,7 +10,7 @@ import pytest
 from det_scene import Car, camera, frames
 from stopline.cli import main
 from stopline.services.vehicle_detector.pipeline import DetectorPipeline
-from stopline.services.vehicle_detector.signal import MqttSignal, RoiSignal, ScheduleSignal
+from stopline.services.vehicle_detector.signal import MqttSignal, RoiSignal, ScheduleSignal, SignalProvider
 from stopline.shared.config import SignalConfig, VehicleDetectorConfig, load_camera
 from stopline.shared.messages import Candidate
 
@@ -70,6 +70,34 @@ def test_min_amber_marks_a_violation_after_a_short_amber_not_enforceable():
     # the stream began in red: the amber was never seen, so nothing proves it was long enough
     unseen = run(cars, lambda t: "red", camera(rules={"min_amber_s": 3.0}))[0][0].candidate
     assert unseen.amber_s is None and "not measured" in unseen.not_enforceable
+
+
+class Readings(SignalProvider):
+    """A provider fed the readings themselves (a head's smoothed state per frame)."""
+
+    def update(self, frame, t: float) -> None:
+        self._set("main", frame, t)
+
+
+def _amber(readings: list[tuple[float, str]]) -> float | None:
+    s = Readings(SignalConfig(mode="constant", constant="red"))
+    for t, phase in readings:
+        s.update(phase, t)
+    return s.amber_before_red()
+
+
+def test_amber_read_across_the_dark_frames_of_a_lamp_change():
+    """Real heads go dark for a moment between lamps: a short gap of unknown readings does not
+    lose the amber, and its end is where the amber readings stopped (a gap never lengthens it)."""
+    change = [(0.0, "green"), (2.0, "unknown"), (2.3, "amber"), (4.8, "unknown"), (5.0, "red")]
+    assert _amber(change) == pytest.approx(2.5)
+    assert _amber([(0.0, "green"), (2.3, "amber"), (5.0, "red")]) == pytest.approx(2.7)
+    # 0.8 s without a reading on either side: that end of the amber was not seen
+    assert _amber([(0.0, "green"), (2.0, "unknown"), (2.3, "amber"), (4.8, "unknown"), (5.6, "red")]) is None
+    assert _amber([(0.0, "green"), (1.5, "unknown"), (2.3, "amber"), (5.0, "red")]) is None
+    assert _amber([(0.0, "unknown"), (2.3, "amber"), (5.0, "red")]) is None  # the stream began dark
+    # a moment of nothing inside the red keeps the amber that came before it
+    assert _amber(change + [(7.0, "unknown"), (7.2, "red")]) == pytest.approx(2.5)
 
 
 def test_amber_from_the_plan_and_from_the_controller():
