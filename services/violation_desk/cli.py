@@ -88,6 +88,12 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--out", type=Path, help="file to write (default: stdout)")
     p.set_defaults(func=cmd_export)
 
+    p = sub.add_parser("evidence-pdf", help="the printable evidence record of an approved violation")
+    _common(p)
+    p.add_argument("violation_id", type=int, metavar="ID")
+    p.add_argument("--out", type=Path, help="PDF file to write (default: violation-ID.pdf)")
+    p.set_defaults(func=cmd_evidence_pdf)
+
     desk.set_defaults(func=lambda a: (desk.print_help(), 1)[1])
 
 
@@ -216,3 +222,22 @@ def cmd_export(args: argparse.Namespace) -> int:
         d.close()
     return 0
 
+
+def cmd_evidence_pdf(args: argparse.Namespace) -> int:
+    import time
+
+    from .evidence_pdf import EvidencePdfError, evidence_pdf
+
+    d = _desk(args)
+    try:
+        start = time.perf_counter()
+        data = evidence_pdf(d, args.violation_id)
+    except EvidencePdfError as e:
+        print(f"stopline desk evidence-pdf: {e}", file=sys.stderr)
+        return 1
+    finally:
+        d.close()
+    out = args.out or Path(f"violation-{args.violation_id}.pdf")
+    out.write_bytes(data)
+    print(f"{out}: {len(data)} bytes in {time.perf_counter() - start:.2f} s")
+    return 0

@@ -182,8 +182,10 @@ def _ingest(desk: Desk, session: Session, items: Sequence[tuple[PlateResult, dic
             vehicle_id=found.assigned.id if found.assigned else None, match_kind=found.match_kind,
             clone_flag=clone is not None, clone_reason=clone,
             integrity=verdict.integrity, integrity_detail=verdict.detail,
-            # tampered evidence goes straight to a supervisor and can never be approved
-            status="escalated" if verdict.integrity == "tampered" else "queued",
+            # tampered evidence goes straight to a supervisor and can never be approved; the
+            # camera marks a violation it cannot enforce (e.g. after a short amber): not queued
+            status="escalated" if verdict.integrity == "tampered" else
+            "not_enforceable" if cand.not_enforceable else "queued",
             message_json=result.model_dump_json(by_alias=True, exclude={"attachments"}),
         ))
     inserted: dict[str, int] = {}

@@ -26,7 +26,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 BigId = BigInteger().with_variant(Integer(), "sqlite")
 
 ROLES = ("reviewer", "supervisor", "admin")
-STATUSES = ("queued", "approved", "rejected", "escalated")
+STATUSES = ("queued", "approved", "rejected", "escalated", "not_enforceable")
 INTEGRITY = ("verified", "unverified", "tampered")
 MAX_ID = 2**63 - 1  # the largest id a BIGINT (or SQLite INTEGER) holds: anything above is no row of ours
 
@@ -265,6 +265,27 @@ class WebSession(Base):
     created_at: Mapped[float] = mapped_column(Double, default=now)
     expires_at: Mapped[float] = mapped_column(Double, index=True)
     address: Mapped[str] = mapped_column(String(64), default="")
+
+
+class Clip(Base):
+    """A violation's evidence clip, filed by event id: the camera sends it after the candidate,
+    so it may arrive before or after the violation itself. Its bytes are the store's file
+    ``sha256``; ``integrity`` is its own verdict (camera signature, SHA-256)."""
+
+    __tablename__ = "clips"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    event_id: Mapped[str] = mapped_column(String(64), unique=True)
+    camera_id: Mapped[str] = mapped_column(String(64))
+    received_at: Mapped[float] = mapped_column(Double, default=now)
+    name: Mapped[str] = mapped_column(String(200))
+    content_type: Mapped[str] = mapped_column(String(64))
+    sha256: Mapped[str] = mapped_column(String(64))  # of the bytes received (their file in the store)
+    declared_sha256: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int] = mapped_column(Integer)
+    integrity: Mapped[str] = mapped_column(String(16))
+    integrity_detail: Mapped[str] = mapped_column(Text, default="")
+    meta_json: Mapped[str] = mapped_column(Text, default="{}")
 
 
 class ServiceStatus(Base):

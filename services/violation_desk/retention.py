@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from . import audit
 from .desk import Desk
-from .models import Evidence, Violation
+from .models import Clip, Evidence, Violation
 
 BATCH = 500
 
@@ -35,6 +35,9 @@ def purge_rejected(desk: Desk, days: int, now: float | None = None) -> PurgeRepo
                 break
             ids = [r.id for r in rows]
             files = set(s.scalars(select(Evidence.file_sha256).where(Evidence.violation_id.in_(ids))))
+            events = [r.event_id for r in rows]  # their clips go with them
+            files |= set(s.scalars(select(Clip.sha256).where(Clip.event_id.in_(events))))
+            s.execute(delete(Clip).where(Clip.event_id.in_(events)))
             s.execute(delete(Violation).where(Violation.id.in_(ids)))  # evidence rows cascade
             still_used = _referenced(s, files)
             orphaned = files - still_used
@@ -56,4 +59,5 @@ def _referenced(session: Session, files: set[str]) -> set[str]:
     """Those of ``files`` that some evidence row still names."""
     if not files:
         return set()
-    return set(session.scalars(select(Evidence.file_sha256).where(Evidence.file_sha256.in_(files))))
+    return set(session.scalars(select(Evidence.file_sha256).where(Evidence.file_sha256.in_(files)))) | \
+        set(session.scalars(select(Clip.sha256).where(Clip.sha256.in_(files))))

@@ -12,11 +12,12 @@ import time
 from pathlib import Path
 
 import uvicorn
+from sqlalchemy.exc import DBAPIError, OperationalError
 
 from stopline.shared import topics
 from stopline.shared.bus import Bus, BusClosed, RetryLater
 from stopline.shared.config import ConfigError, SiteConfig
-from stopline.shared.messages import Envelope, PlateResult, ViolationStatus
+from stopline.shared.messages import Envelope, PlateResult, ViolationClip, ViolationStatus
 from stopline.shared.service import running_bus
 
 from . import metrics
@@ -72,6 +73,22 @@ def make_handler(desk: Desk, bus: Bus):
             status = "queued" if outcome.created else "duplicate"
             bus.publish(topics.camera_topic(bus.site, outcome.camera, topics.STATUS),
                         ViolationStatus(event_id=outcome.event_id, camera=outcome.camera, status=status))
+
+    return handle
+
+
+def make_clip_handler(desk: Desk):
+    """Evidence clips (they follow their violations on their own topic): filed by event id."""
+    from .clips import ingest_clips
+
+    def handle(items: list[tuple[Envelope, str]]) -> None:
+        for env, topic in items:
+            if not isinstance(env.message, ViolationClip):
+                raise ValueError(f"expected a violation_clip message on {topic}, got {type(env.message).__name__}")
+        try:
+            ingest_clips(desk, [(env.message, env.blobs) for env, _ in items])  # type: ignore[misc]
+        except (OperationalError, DBAPIError) as e:
+            raise RetryLater(f"database unavailable: {e}") from e
 
     return handle
 
@@ -135,6 +152,7 @@ def run(site: SiteConfig, stop: threading.Event) -> int:
         # the desk runs as one consumer that batches (ingestion is idempotent either way)
         bus.subscribe_batch(topics.any_camera(site.site, topics.READ), make_handler(desk, bus),
                             max_batch=MAX_BATCH)
+        bus.subscribe_batch(topics.any_camera(site.site, topics.CLIP), make_clip_handler(desk), max_batch=20)
 
     try:
         with running_bus(site, SERVICE, subscribe=subscribe) as bus:

@@ -31,9 +31,24 @@
     if (!thumbs.length) return;
     i = (i + thumbs.length) % thumbs.length;
     thumbs.forEach((t, j) => t.classList.toggle("active", i === j));
-    main.src = thumbs[i].dataset.src; zoom = 1; panX = panY = 0; apply();
+    main.src = srcOf(thumbs[i]); zoom = 1; panX = panY = 0; apply();
   }
   const current = () => Math.max(0, thumbs.findIndex((t) => t.classList.contains("active")));
+  // annotated copies (offender, stop line, signal, data bar) by default; the toggle shows the originals
+  let view = "annotated";
+  const srcOf = (t) => (view === "original" && t.dataset.original) || t.dataset.src;
+  const viewToggle = document.getElementById("view-toggle");
+  function toggleView() {
+    view = view === "annotated" ? "original" : "annotated";
+    thumbs.forEach((t) => { const img = t.querySelector("img"); if (img) img.src = srcOf(t); });
+    if (main && thumbs.length) main.src = srcOf(thumbs[current()]);
+    if (viewToggle) {
+      viewToggle.setAttribute("aria-pressed", String(view === "original"));
+      viewToggle.textContent = view === "original" ? "Show annotated" : "Show original";
+    }
+    if (stage) stage.dataset.view = view;
+  }
+  if (viewToggle) viewToggle.addEventListener("click", toggleView);
   thumbs.forEach((t, i) => t.addEventListener("click", () => show(i)));
   if (stage && main) {
     stage.addEventListener("click", (e) => { if (!drag || !drag.moved) zoomAt(e.clientX, e.clientY); });
@@ -71,6 +86,7 @@
       else if (e.key === "n") done = submit("skip-form");
       else if (e.key === "c") done = submit("claim-form");
       else if (e.key === "q") { window.location = "/queue"; done = true; }
+      else if (e.key === "o" && viewToggle) { toggleView(); done = true; }
       else if (e.key === "z" && main) { const r = stage.getBoundingClientRect(); zoomAt(r.left + r.width / 2, r.top + r.height / 2); done = true; }
       else if (e.key === "ArrowRight") { show(current() + 1); done = true; }
       else if (e.key === "ArrowLeft") { show(current() - 1); done = true; }

@@ -126,6 +126,9 @@ def create_app(desk: Desk, secret_key: str | None = None, *, cookie_secure: bool
     from .pages import router as pages_router
 
     app.include_router(pages_router)
+    from .evidence_routes import router as evidence_router
+
+    app.include_router(evidence_router)
     app.include_router(api_router)
     app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
 

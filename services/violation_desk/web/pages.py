@@ -16,10 +16,12 @@ from sqlalchemy.orm import Session, selectinload
 from .. import audit as audit_mod
 from .. import export, metrics, queue, review
 from ..cameras import CameraError, add_camera
+from ..clips import clip_of
 from ..desk import Desk
 from ..models import MAX_ID, Camera, CameraKey, Evidence, Review, ServiceStatus, User, Violation
 from ..registry import RegistryError, import_registry
 from ..users import UserError, add_user, authenticate, set_active
+from .evidence_routes import candidate_of
 from .security import check_csrf, client_address, csrf_token, log_in, log_out, session_user
 
 router = APIRouter(include_in_schema=False)
@@ -198,6 +200,7 @@ def _violation_view(request: Request, s: Session, user: User, violation_id: int,
                   reads=message.get("reads", []), can_act=allowed and holder_id == user.id,
                   can_claim=allowed and holder_id in (None, user.id),
                   filter_query=queue.clean_filter_query(request.url.query),
+                  clip=clip_of(s, v), candidate=candidate_of(v),
                   burst=[e for e in v.evidence if e.kind == "evidence"],
                   crops=[e for e in v.evidence if e.kind in ("plate", "crop")],
                   others=[e for e in v.evidence if e.kind == "attachment"])
