@@ -129,6 +129,8 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     f.add_argument("--batch", type=int, default=24)
     f.add_argument("--hours", type=float, help="wall-clock budget (stops early)")
     f.add_argument("--threads", type=int, default=1)
+    f.add_argument("--lr", type=float, default=1e-4)
+    f.add_argument("--eval-every", type=int, default=50, help="steps between checks on the real val crops")
     f.set_defaults(func=cmd_ocr_finetune)
 
     b = sub.add_parser("build", help="(re)build the INT8 OCR recogniser from the installed easyocr weights")
@@ -211,13 +213,13 @@ def cmd_ocr_finetune(args: argparse.Namespace) -> int:
         args.out.mkdir(parents=True, exist_ok=True)
         regions = [r for r in args.regions.split(",") if r]
         report = fine_tune(args.plates, regions, args.out / "recognizer.pt", steps=args.steps, batch=args.batch,
-                           threads=args.threads, hours=args.hours)
+                           threads=args.threads, hours=args.hours, lr=args.lr, eval_every=args.eval_every)
         fp32 = export_fine_tuned(args.out / "recognizer.pt", args.out / "recognizer-fp32.onnx")
         int8 = quantize_recognizer(fp32, args.out / "recognizer-int8.onnx")
     except (ToolchainError, OSError) as e:
         return _fail(e)
     info = {**asdict(report), "regions": regions, "command": "stopline models ocr-finetune " +
-            f"--regions {args.regions} --steps {args.steps} --batch {args.batch}"}
+            f"--regions {args.regions} --steps {args.steps} --batch {args.batch} --lr {args.lr}"}
     (args.out / "recognizer.train.json").write_text(json.dumps(info, indent=2))
     print(f"real val exact {report.val_exact_before:.3f} -> {report.val_exact_after:.3f} (step {report.best_step}); "
           f"onnx: {fp32}, {int8}")

@@ -224,7 +224,7 @@ def _exact(model, converter, crops: list[PlateCrop], allowed: np.ndarray) -> flo
 
 def fine_tune(plates_root: Path, regions: list[str], out_pt: Path, *, steps: int = 1500, batch: int = 24,
               real_share: float = 0.5, lr: float = 1e-4, threads: int = 1, seed: int = 0,
-              hours: float | None = None) -> FineTuneReport:
+              hours: float | None = None, eval_every: int = 50) -> FineTuneReport:
     """Fine-tune and save the best (by exact match on the real val crops) state dict to ``out_pt``."""
     import torch
 
@@ -266,19 +266,21 @@ def fine_tune(plates_root: Path, regions: list[str], out_pt: Path, *, steps: int
         targets = torch.tensor([converter.dict[ch] for t in labels for ch in t], dtype=torch.long)
         lengths = torch.tensor([len(t) for t in labels], dtype=torch.long)
         loss = ctc(log_probs, targets, torch.full((batch,), log_probs.shape[0], dtype=torch.long), lengths)
+        loss_value = float(loss.detach())
         opt.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
         opt.step()
         if step % 25 == 0:
-            log.info("ocr fine-tune: step %d/%d, loss %.3f, %.0fs", step, steps, float(loss), time.time() - started)
-        if step % 150 == 0 or step == steps:
+            log.info("ocr fine-tune: step %d/%d, loss %.3f, %.0fs", step, steps, loss_value, time.time() - started)
+        out_of_time = hours is not None and time.time() - started > hours * 3600
+        if step % eval_every == 0 or step == steps or out_of_time:
             acc = _exact(model, converter, val, allowed)
             log.info("ocr fine-tune: step %d: real val exact %.3f (best %.3f)", step, acc, best)
             if acc >= best:
                 best, best_step = acc, step
                 torch.save(model.state_dict(), out_pt)
-        if hours is not None and time.time() - started > hours * 3600:
+        if out_of_time:
             break
     return FineTuneReport(step, round((time.time() - started) / 60, 1), before, best, best_step)
 
