@@ -112,8 +112,10 @@ def render_annotated(data: bytes, image: Mapping[str, Any], candidate: Mapping[s
     (_, th), _ = cv2.getTextSize("Ag", cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
     line_h = th + max(8, th // 2)
     bar = int(line_h * len(lines) + line_h * 0.6)
-    canvas = np.full((h + bar, width, 3), BAR_BG, np.uint8)
+    canvas = np.empty((h + bar, width, 3), np.uint8)
     canvas[:h, :w] = img  # same pixel coordinates as the original
+    canvas[:h, w:] = BAR_BG
+    canvas[h:] = BAR_BG
     for k, line in enumerate(lines):
         colour = (120, 120, 255) if line.startswith("NOT ENFORCEABLE") else (255, 255, 255)
         _text(canvas, line, (8, h + line_h * (k + 1)), scale, colour, max(1, int(scale * 1.6)))

@@ -30,20 +30,25 @@ class SignalProvider:
         self._start_seen: dict[str, bool] = {}  # the current interval began with a seen change
         # the last known phase before the current interval: (phase, start, end, start seen)
         self._last_known: dict[str, tuple[str, float, float, bool]] = {}
+        self._read_at: dict[str, float] = {}  # the last reading of the current phase
 
     def update(self, frame: np.ndarray | None, t: float) -> None:
         raise NotImplementedError
 
     def _set(self, group: str, phase: State, t: float) -> None:
-        """A phase seen at ``t``; a change starts a new interval. An amber is measured only when
+        """A phase read at ``t``; a change starts a new interval. An amber is measured only when
         both its ends were seen: entered from another known phase and left for red, directly or
-        across a gap of unknown readings (lamps switching) of at most ``MAX_GAP_S``; its end is
-        then where the amber readings stopped, so a gap never lengthens it."""
+        across a gap of unknown readings (lamps switching) of at most ``MAX_GAP_S``. It is
+        measured from its first reading to its last, never longer than it was: the benefit of
+        the doubt (up to the time between two readings) goes to the driver."""
         prev = self._phase.get(group)
         if prev == phase:
+            self._read_at[group] = t
             return
         if prev is not None and prev != "unknown":
-            self._last_known[group] = (prev, self._since[group], t, self._start_seen.get(group, False))
+            end = self._read_at.get(group, self._since[group])
+            self._last_known[group] = (prev, self._since[group], end, self._start_seen.get(group, False))
+        self._read_at[group] = t
         last = self._last_known.get(group)
         gap_ok = last is not None and t - last[2] <= MAX_GAP_S  # (no gap at all after a known phase)
         if phase != "unknown":

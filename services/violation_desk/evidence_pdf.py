@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +25,7 @@ from .integrity import RegisteredKey, Verdict, combine, verify_signature
 from .models import CameraKey, Clip, Violation
 
 FONT_DIR = Path("/usr/share/fonts/truetype/dejavu")
+logging.getLogger("fontTools").setLevel(logging.WARNING)  # its subsetter logs every glyph at INFO
 PAGE_W = 190  # mm of text width on A4 with 10 mm margins
 
 
@@ -85,13 +87,23 @@ def _signature(desk: Desk, v: Violation, clip: Clip | None, checks: list[FileChe
     return still, clip_verdict
 
 
+def _latin1(text: str) -> bool:
+    try:
+        text.encode("latin-1")
+        return True
+    except UnicodeEncodeError:
+        return False
+
+
 class _Pdf(FPDF):
-    def __init__(self, title: str):
+    def __init__(self, title: str, unicode: bool):
+        """``unicode``: some text is outside Latin-1 (an owner's name, say): embed DejaVu (when
+        the system has it); else the PDF core fonts, which cost nothing to embed."""
         super().__init__(format="A4")
         self.title_text = title
         self.set_margins(10, 10, 10)
         self.set_auto_page_break(True, 14)
-        if (FONT_DIR / "DejaVuSans.ttf").exists():
+        if unicode and (FONT_DIR / "DejaVuSans.ttf").exists():
             self.add_font("body", "", str(FONT_DIR / "DejaVuSans.ttf"))
             self.add_font("body", "B", str(FONT_DIR / "DejaVuSans-Bold.ttf"))
             self.add_font("mono", "", str(FONT_DIR / "DejaVuSansMono.ttf"))
@@ -127,11 +139,11 @@ class _Pdf(FPDF):
 
 
 def _image(pdf: _Pdf, data: bytes, width_mm: float) -> None:
-    import cv2
-    import numpy as np
+    from PIL import Image
 
-    img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
-    h_mm = width_mm * img.shape[0] / img.shape[1]
+    with Image.open(io.BytesIO(data)) as img:  # reads the header only
+        w, h = img.size
+    h_mm = width_mm * h / w
     if pdf.get_y() + h_mm > pdf.h - 16:
         pdf.add_page()
     pdf.image(io.BytesIO(data), x=pdf.l_margin, y=pdf.get_y(), w=width_mm)
@@ -159,7 +171,10 @@ def evidence_pdf(desk: Desk, violation_id: int) -> bytes:
     still_verdict, clip_verdict = _signature(desk, v, clip, checks)
     cand = json.loads(v.message_json or "{}").get("candidate", {})
     title = f"stopline evidence record · violation {v.id} · event {v.event_id}"
-    pdf = _Pdf(title)
+    people = [v.vehicle.owner_name, v.vehicle.owner_address, v.vehicle.make, v.vehicle.model] if v.vehicle else []
+    texts = [*people, v.decider.username if v.decider else "", v.plate_read or "", v.integrity_detail, v.site,
+             v.camera_id, v.lane or ""]
+    pdf = _Pdf(title, unicode=not all(_latin1(t or "") for t in texts))
     pdf.alias_nb_pages()
     pdf.add_page()
     pdf.font("B", 15)

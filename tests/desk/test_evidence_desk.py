@@ -274,3 +274,15 @@ def test_purging_a_rejected_violation_takes_its_clip(seeded, key):
     report = purge_rejected(seeded, 1, now=time.time() + 2 * 86400)
     assert report.violations == 1
     assert _clip(seeded, result.candidate.event_id) is None and not seeded.store.exists(row.sha256)
+
+
+def test_pdf_prints_an_owner_name_beyond_latin_1(seeded, key, tmp_path):
+    from stopline.services.violation_desk.models import Vehicle
+
+    if not Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf").exists():
+        pytest.skip("the DejaVu fonts are not installed (fonts-dejavu-core)")
+    vid = approved_violation(seeded, key)
+    with seeded.session() as s, s.begin():
+        v = s.get(Violation, vid)
+        s.get(Vehicle, v.vehicle_id).owner_name = "Łukasz Żółć-Ørsted"
+    assert "Łukasz Żółć-Ørsted" in _text(evidence_pdf(seeded, vid), tmp_path)
