@@ -26,6 +26,7 @@ def main() -> int:
     ap.add_argument("--model", help="YOLO .onnx; default: motion backend")
     ap.add_argument("--frames", type=int, default=750)
     ap.add_argument("--threads", type=int, default=None, help="onnxruntime intra-op threads")
+    ap.add_argument("--no-safety-net", action="store_true", help="onnx: without the motion safety net")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
 
@@ -47,7 +48,8 @@ def main() -> int:
     src.close()
     decode_fps = n_dec / (time.perf_counter() - t0)
 
-    cfg = VehicleDetectorConfig(backend="onnx" if args.model else "motion", model=args.model)
+    cfg = VehicleDetectorConfig(backend="onnx" if args.model else "motion", model=args.model,
+                                safety_net=not args.no_safety_net)
     pipe = DetectorPipeline(camera, cfg, "bench", clock="video")
     if args.model and args.threads:
         from stopline.shared.vision.yolo import YoloOnnx
@@ -76,6 +78,10 @@ def main() -> int:
             pipe.signal.update = timed("signal", pipe.signal.update)
             pipe.rule.update = timed("rules", pipe.rule.update)
             pipe.encoder.encode = timed("evidence", pipe.encoder.encode)
+            if pipe._net is not None:  # the motion safety net (MOG2 + blob following)
+                pipe._net.update = timed("safety_net", pipe._net.update)
+            if pipe._gate is not None:
+                pipe._gate.moving = timed("gate", pipe._gate.moving)
             t0 = time.perf_counter()
             c0 = time.process_time()
         else:
@@ -96,6 +102,7 @@ def main() -> int:
         "cpu_ms_per_frame": round(1000 * cpu / measured, 1), "loadavg_1min": round(os.getloadavg()[0], 1),
         "ms_per_frame": {k: round(1000 * v / measured, 2) for k, v in stage.items()},
         "violations": pipe.stats["violations"], "inferred": pipe.stats["inferred"],
+        "motion_boxes": pipe.stats.get("motion_boxes", 0),
         "skipped_static": pipe.stats["skipped_static"], "peak_rss_mb": round(rss_mb, 1),
     }
     print(json.dumps(result, indent=1))

@@ -10,8 +10,16 @@ Run the two sides in their own environments, then compare:
     python bench/edge_ultralytics.py compare /tmp/ultra.json /tmp/edge.json
 
 Both sides report wall-clock frames/s and CPU seconds per frame (a fairer figure on a shared
-machine). The edge side times the whole path (decode thread + detect + ByteTrack + signal +
-rules) when given --camera, else decode + detect + track.
+machine), steady state: from the first frame's result to the last (start-up excluded).
+
+Both sides in one command, on the same ONNX file (ultralytics runs it through its own
+onnxruntime backend, stock settings: ``YOLO(onnx).track(stream=True, tracker="bytetrack.yaml")``;
+the edge side is the whole ``stopline detect`` path: decode thread, motion gate, detector, safety
+net, ByteTrack, signal, rules, evidence):
+
+    python bench/edge_ultralytics.py both models/vehicle-int8.onnx VIDEO --camera camera.yaml \
+        --ultra-python .venv-train/bin/python --json /tmp/both.json
+    # per side: ultra-stream (ultralytics), pipeline [--gate-open] (the edge path)
 """
 
 from __future__ import annotations
@@ -82,6 +90,89 @@ def edge(args) -> dict:
             "detections": dets}
 
 
+def ultra_stream(args) -> dict:
+    """Stock ultralytics tracking on the video file (it decodes, letterboxes and infers itself)."""
+    import torch
+    from ultralytics import YOLO
+
+    torch.set_num_threads(args.threads)
+    model = YOLO(args.model, task="detect")
+    n = 0
+    t0 = c0 = 0.0
+    dets = []
+    for r in model.track(source=args.video, stream=True, tracker="bytetrack.yaml", device="cpu", verbose=False):
+        if n == 0:  # steady state from the first result on
+            t0, c0 = time.perf_counter(), time.process_time()
+        else:
+            b = r.boxes
+            dets.append([[*map(float, xy), r.names[int(c)], float(s)]
+                         for xy, c, s in zip(b.xyxy.tolist(), b.cls.tolist(), b.conf.tolist())])
+        n += 1
+        if n > args.frames:
+            break
+    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+    return {"side": f"ultralytics YOLO({Path(args.model).name}).track(stream=True), stock settings",
+            "frames": n - 1, "fps": (n - 1) / wall, "cpu_s_per_frame": cpu / (n - 1),
+            "loadavg": os.getloadavg(), "detections": dets}
+
+
+def pipeline(args) -> dict:
+    """The edge path as ``stopline detect`` runs it: decode thread, gate, detector, net, tracker,
+    signal, rules, evidence; ``--gate-open`` infers every frame."""
+    from stopline.services.vehicle_detector.pipeline import DetectorPipeline
+    from stopline.shared.config import VehicleDetectorConfig, load_camera
+    from stopline.shared.vision.sources import ThreadedSource, VideoSource
+
+    pipe = DetectorPipeline(load_camera(args.camera), VehicleDetectorConfig(model=args.model), "bench",
+                            clock="video")
+    source = ThreadedSource(VideoSource(args.video), drop=False)
+    n = 0
+    t0 = c0 = 0.0
+    for f in source:
+        pipe.process(f.image, f.index, f.timestamp, f.video_time_s)
+        if n == 0:
+            if args.gate_open:
+                pipe._gate = None
+            t0, c0 = time.perf_counter(), time.process_time()
+        n += 1
+        if n > args.frames:
+            break
+    pipe.flush()
+    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+    source.close()
+    return {"side": f"stopline detect path ({Path(args.model).name}, gate {'open' if args.gate_open else 'on'})",
+            "frames": n - 1, "fps": (n - 1) / wall, "cpu_s_per_frame": cpu / (n - 1),
+            "inferred": pipe.stats["inferred"], "loadavg": os.getloadavg(), "detections": []}
+
+
+def both(args) -> dict:
+    """ultralytics in its environment, then the edge path with the gate on and held open."""
+    import subprocess
+    import sys
+    import tempfile
+
+    out = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        runs = [("ultralytics", args.ultra_python, "ultra-stream", []),
+                ("edge_default", sys.executable, "pipeline", []),
+                ("edge_gate_open", sys.executable, "pipeline", ["--gate-open"])]
+        for name, python, cmd, extra in runs:
+            j = Path(tmp) / f"{name}.json"
+            argv = [python, __file__, cmd, args.model, args.video, "--frames", str(args.frames),
+                    "--threads", str(args.threads), "--json", str(j)] + extra
+            if cmd == "pipeline":
+                argv += ["--camera", args.camera]
+            subprocess.run(argv, check=True, stdout=subprocess.DEVNULL,
+                           env={**os.environ, "OMP_NUM_THREADS": str(args.threads)})
+            r = json.loads(j.read_text())
+            out[name] = {k: r[k] for k in ("side", "frames", "fps", "cpu_s_per_frame", "loadavg")}
+    u = out["ultralytics"]
+    for name in ("edge_default", "edge_gate_open"):
+        out[name]["speedup_wall"] = round(out[name]["fps"] / u["fps"], 2)
+        out[name]["speedup_cpu"] = round(u["cpu_s_per_frame"] / out[name]["cpu_s_per_frame"], 2)
+    return out
+
+
 def _iou(a, b) -> float:
     iw = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
     ih = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
@@ -123,6 +214,16 @@ def main() -> int:
                        help="ultralytics' input size: the long side of the ONNX export's (320 for 320x192)")
         p.add_argument("--coco-names", action="store_true", help="model has no names metadata: use COCO order")
         p.add_argument("--json", type=Path, required=True)
+    for name in ("ultra-stream", "pipeline", "both"):
+        p = sub.add_parser(name)
+        p.add_argument("model", help="the ONNX file both sides run")
+        p.add_argument("video")
+        p.add_argument("--frames", type=int, default=300)
+        p.add_argument("--threads", type=int, default=2)
+        p.add_argument("--camera", help="camera.yaml (pipeline, both)")
+        p.add_argument("--gate-open", action="store_true", help="pipeline: infer every frame")
+        p.add_argument("--ultra-python", default=".venv-train/bin/python", help="both: the ultralytics environment")
+        p.add_argument("--json", type=Path, required=True)
     c = sub.add_parser("compare")
     c.add_argument("ultra_json", type=Path)
     c.add_argument("edge_json", type=Path)
@@ -131,7 +232,14 @@ def main() -> int:
         print(json.dumps(compare(json.loads(args.ultra_json.read_text()), json.loads(args.edge_json.read_text())),
                          indent=1))
         return 0
-    result = ultra(args) if args.cmd == "ultra" else edge(args)
+    if args.cmd in ("pipeline", "both") and not args.camera:
+        ap.error(f"{args.cmd}: --camera camera.yaml is required")
+    result = {"ultra": ultra, "edge": edge, "ultra-stream": ultra_stream, "pipeline": pipeline,
+              "both": both}[args.cmd](args)
+    if args.cmd == "both":
+        args.json.write_text(json.dumps(result, indent=1))
+        print(json.dumps(result, indent=1))
+        return 0
     args.json.write_text(json.dumps(result))
     print(json.dumps({k: v for k, v in result.items() if k != "detections"}, indent=1))
     return 0

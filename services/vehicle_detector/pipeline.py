@@ -158,6 +158,7 @@ class DetectorPipeline:
             # boxes the tracker holds for the model explain blobs too (the model flickers)
             held = [b for tid, b in self._last_tracks.items() if tid not in self._motion_tracks]
             det = self._net.update(frame, t, det, held)
+            self.stats["motion_boxes"] = self._net.stats["added"]  # boxes only the net saw
         self._last_det = det
         return det
 

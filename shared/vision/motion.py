@@ -99,7 +99,10 @@ class MotionGate:
 
     def moving(self, frame: np.ndarray) -> bool:
         h, w = frame.shape[:2]
-        small = cv2.resize(frame, (self.width, max(1, int(h * self.width / w))), interpolation=cv2.INTER_AREA)
+        size = (self.width, max(1, int(h * self.width / w)))
+        if w > 4 * self.width:  # INTER_AREA over the whole frame costs 1 ms at 720p: halve it cheaply first
+            frame = cv2.resize(frame, (2 * size[0], 2 * size[1]), interpolation=cv2.INTER_LINEAR)
+        small = cv2.resize(frame, size, interpolation=cv2.INTER_AREA)
         grey = cv2.GaussianBlur(cv2.cvtColor(small, cv2.COLOR_BGR2GRAY), (5, 5), 0)
         prev, self._prev = self._prev, grey
         if prev is None:
