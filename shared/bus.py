@@ -298,14 +298,13 @@ class Bus:
         self.stats.published += 1
 
     def dead_letter(self, topic: str, payload: bytes, reason: str) -> None:
+        """Publish the dead letter, waiting for the broker like any output (``BusClosed`` when
+        the bus stops first: the message then stays unacknowledged and comes back)."""
         log.warning("%s: dead-lettering a message from %s: %s", self.service, topic, reason)
-        self.stats.dead_letters += 1
         letter = DeadLetter(service=self.service, topic=topic, reason=reason[:2000],
                             payload_bytes=len(payload), payload_head=payload[:64].hex())
-        try:
-            self.publish(topics.deadletter(self.site), letter, timeout=30)
-        except (TimeoutError, BusClosed) as e:
-            log.error("%s: could not publish dead letter: %s", self.service, e)
+        self.publish(topics.deadletter(self.site), letter)
+        self.stats.dead_letters += 1
 
     # ------------------------------------------------------------------ consuming (worker thread)
 
@@ -468,7 +467,10 @@ class Bus:
         """Dead-letter and acknowledge: the message's outcome is the dead letter."""
         self.dead_letter(msg.topic, bytes(msg.payload), reason)
         if key is not None:
-            self._ledger.finish([key])
+            try:
+                self._ledger.finish([key])
+            except Exception:  # the ledger's disk: the dead letter is out, the message is done
+                log.exception("%s: could not update the attempt ledger", self.service)
         self._ack(msg)
 
     def _ack(self, msg: mqtt.MQTTMessage) -> None:

@@ -39,7 +39,7 @@ class AttemptLedger:
 
     def start(self, keys: list[str]) -> int:
         """Count one more run of each message (one transaction); the highest count among them."""
-        now = time.time()
+        now, keys = time.time(), list(dict.fromkeys(keys))  # a batch may hold a redelivered copy
         with self._lock, self._transaction():
             self._db.executemany(
                 "INSERT INTO attempts (key, count, first_at, last_at) VALUES (?, 1, ?, ?) "
