@@ -65,7 +65,8 @@ def timed_import(url: str, path: Path, what: str, rows: int, cluster: Cluster | 
     cpu, pg = _own_cpu() - cpu, (cluster.cpu_seconds() if cluster else float("nan")) - pg
     assert code == 0, f"import-registry exited {code}"
     print(f"=> {what}: {rows:,} rows in {s:.1f} s = {rows / s:,.0f} rows/s (load average "
-          f"{load:.1f} -> {os.getloadavg()[0]:.1f}); CPU: command {cpu:.1f} s + PostgreSQL {pg:.1f} s", flush=True)
+          f"{load:.1f} -> {os.getloadavg()[0]:.1f}); CPU: command {cpu:.1f} s"
+          + (f" + PostgreSQL {pg:.1f} s" if cluster else ""), flush=True)
     return s
 
 

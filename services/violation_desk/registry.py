@@ -229,8 +229,8 @@ _INSERT = text(
 # without its i-th character for each i that does not repeat the character before it (deleting
 # either of two equal neighbours gives the same key, so each key comes once).
 _KEYS = text(
+    "INSERT INTO registry_keys (key, vehicle_id) "  # INSERT first: SQLite counts the rows of an INSERT only
     f"WITH RECURSIVE pos(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM pos WHERE i < {MAX_PLATE}) "
-    "INSERT INTO registry_keys (key, vehicle_id) "
     "SELECT CASE WHEN pos.i = 0 THEN v.plate_norm "
     "ELSE substr(v.plate_norm, 1, pos.i - 1) || substr(v.plate_norm, pos.i + 1) END, v.id "
     "FROM vehicles v JOIN pos ON pos.i <= length(v.plate_norm) "

@@ -125,3 +125,7 @@ def test_progress_is_reported_while_importing(desk, monkeypatch):
     assert [ln.split(" rows read")[0] for ln in lines if "rows/s" in ln] == ["1,000", "2,000"]
     assert any(ln.startswith("2,501 rows read and staged, 1 rejected") for ln in lines)
     assert "2,500 registrations inserted" in " ".join(lines) and lines[-1].startswith("done in")
+    from stopline.services.violation_desk.plates import deletion_keys
+
+    keys = sum(len(deletion_keys(f"B{i:06d}X")) for i in range(2500))
+    assert f"{keys:,} lookup keys added" in " ".join(lines)
