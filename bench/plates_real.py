@@ -31,7 +31,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
-from stopline.shared.plates.calibration import Calibration, isotonic  # noqa: E402
+from stopline.shared.plates.calibration import Calibration, fit, read_group  # noqa: E402
 from stopline.shared.plates.io import load_image  # noqa: E402
 from stopline.shared.plates.localise import make_localiser  # noqa: E402
 from stopline.shared.plates.reader import UNREADABLE_BELOW, PlateReader  # noqa: E402
@@ -88,6 +88,10 @@ def matches(pred: str, truth: str) -> bool:
     return bool(truth) and len(pred) == len(truth) and all(t in ("?", p) for p, t in zip(pred, truth))
 
 
+def fold(text: str) -> str:
+    return text.replace("O", "0")
+
+
 def iou(a, b) -> float:
     iw = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
     ih = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
@@ -116,7 +120,8 @@ def run_reader(reader: PlateReader, samples: list[Sample]) -> list[dict]:
             "conf": r.confidence if r else 0.0, "raw": r.raw_confidence if r else 0.0,
             "box_ok": bool(r and r.box and (iou(r.box, s.box) >= 0.3 or _inside(r.box, s.box))),
             "iou": iou(r.box, s.box) if r and r.box else 0.0, "raw_text": r.raw_text if r else "",
-            "format": r.format_name if r else None, "ms": ms, "cpu_ms": cpu_ms,
+            "format": r.format_name if r else None, "group": read_group(r.guess, r.specific) if r else None,
+            "ms": ms, "cpu_ms": cpu_ms,
         })
     return rows
 
@@ -126,7 +131,7 @@ def apply_floor(rows: list[dict], cal: Calibration | None, engine: str) -> list[
     under the reader's floor: a read below it is 'unreadable' (no text given)."""
     out = []
     for r in rows:
-        conf = cal(engine, r["raw"]) if cal is not None and r["found"] else r["conf"]
+        conf = cal(engine, r["raw"], r["group"]) if cal is not None and r["found"] else r["conf"]
         given = r["pred"] if r["found"] and conf >= UNREADABLE_BELOW else ""
         if not r["truth"]:
             outcome = "no read expected: none given" if not given else "no read expected: read given"
@@ -154,6 +159,8 @@ def summary(rows: list[dict]) -> dict:
     cpu = np.array([r["cpu_ms"] for r in rows]) if rows else np.zeros(1)
     return {"photos": len(rows), "plates": len(plates), **share,
             "high": len(hi), "high_right": (sum(r["right"] for r in hi) / len(hi)) if hi else float("nan"),
+            # letter O and digit 0 as one (some openalpr-eu labels write O where the plate has 0)
+            "high_right_o0": (sum(matches(fold(r["given"]), fold(r["truth"])) for r in hi) / len(hi)) if hi else float("nan"),
             "na": len(na), "na_ok": sum(not r["given"] for r in na),
             "cpu_ms": float(cpu.mean()), "per_s": 1000.0 / max(1e-6, float(cpu.mean()))}
 
@@ -174,7 +181,7 @@ def pct(v: float) -> str:
 
 def results_table(rows_by_set: dict[str, list[dict]]) -> list[str]:
     lines = ["| set | split | plates | exact | no plate | unreadable | wrong box | right box, wrong text "
-             "| reads >= 0.9 (right) | N/A photos without a read | CPU ms/photo | photos/s/core |",
+             "| reads >= 0.9 (right; O=0) | N/A photos without a read | CPU ms/photo | photos/s/core |",
              "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for name, rows in rows_by_set.items():
         for split, sel in (("all", rows), ("dev", [r for r in rows if not r["held_out"]]),
@@ -183,13 +190,14 @@ def results_table(rows_by_set: dict[str, list[dict]]) -> list[str]:
             na = f"{s['na_ok']} of {s['na']}" if s["na"] else "-"
             lines.append(f"| {name} | {split} | {s['plates']} | **{pct(s['exact'])}** | {pct(s['no plate'])} "
                          f"| {pct(s['unreadable'])} | {pct(s['wrong box'])} | {pct(s['right box, wrong text'])} "
-                         f"| {s['high']} ({pct(s['high_right'])}) | {na} | {s['cpu_ms']:.0f} | {s['per_s']:.1f} |")
+                         f"| {s['high']} ({pct(s['high_right'])}; {pct(s['high_right_o0'])}) | {na} | {s['cpu_ms']:.0f} | {s['per_s']:.1f} |")
     return lines
 
 
 def fit_calibration(rows: list[dict], engine: str) -> Calibration:
     sel = [r for r in rows if r["found"] and r["truth"]]
-    return Calibration({engine: isotonic([r["raw"] for r in sel], [matches(r["pred"], r["truth"]) for r in sel])})
+    return fit(engine, [r["raw"] for r in sel], [r["group"] for r in sel],
+               [matches(r["pred"], r["truth"]) for r in sel])
 
 
 def loro(raw_rows: dict[str, list[dict]], engine: str) -> list[str]:
@@ -322,7 +330,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.fit_calibration:
         cal = fit_calibration([r for v in raw_rows.values() for r in v if not r["held_out"]], reader.engine_name)
         old = Calibration.load()
-        old.knots[reader.engine_name] = cal.knots[reader.engine_name]
+        old.knots = {k: v for k, v in old.knots.items() if k.split(":")[0] != reader.engine_name}
+        old.knots.update(cal.knots)
         old.save(note="isotonic fit of P(exact | raw score) on the dev photos (not the held-out fifth) of "
                       "openalpr-eu, openalpr-br and caltech-us; bench/plates_real.py --fit-calibration")
         reader.calibration = old

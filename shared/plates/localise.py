@@ -191,7 +191,7 @@ class TextDetLocaliser:
             # bigger text is more likely the plate than stickers and badges, and reads better;
             # a plate's row sits in a plate (not the longest or biggest text: a bordered rectangle)
             size = min(1.0, (box[3] - box[1]) / 24.0)
-            look = plate_look(image, corners, rows) if rows == 1 else 1.0
+            look = plate_look(image, corners, rows)
             plates.append(PlateBox(box=box, score=float(rank_score * (0.6 + 0.4 * size) * look),
                                    sharpness=sharpness(image, box), corners=corners, rows=rows,
                                    source=self.name, parts=tuple(p + off for p in parts)))

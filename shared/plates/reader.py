@@ -9,7 +9,7 @@ from typing import Sequence
 import cv2
 import numpy as np
 
-from .calibration import Calibration
+from .calibration import FULL_LENGTH, Calibration, read_group  # FULL_LENGTH: a sure read shorter gets a wider look too
 from .engines import OcrEngine, RawRead, make_engine
 from .formats import FormatFit, fit_format, fit_score, formats_for
 from .localise import (FirstFound, box_of, PlateLocaliser, TextDetLocaliser, make_localiser, plate_likeness, sharpness,
@@ -23,7 +23,6 @@ STOP_RAW = 0.80        # a candidate read this sure (raw score) ends the search 
                        # raw, not calibrated, so what is read never depends on the calibration
 MARGIN = 0.06          # of the line's width on each side of the crop ...
 WIDE_MARGIN = 0.15     # ... and when unsure: the detector's box can miss a thin edge 'I' or '1'
-FULL_LENGTH = 7        # most plates have 7 characters: a sure read shorter than this gets a wider look too
 UNREADABLE_BELOW = 0.5  # calibrated: a read more likely wrong than right is no read ('unreadable')
 
 
@@ -184,7 +183,8 @@ class PlateReader:
         if not tries:
             return None
         best = max(tries, key=lambda t: t.raw)
-        confidence = self._calibrated(best.raw)
+        confidence = self.calibration(self.engine.name, best.raw,
+                                      read_group(best.fit.text, best.fit.format.specific))
         quad = refine_corners(image, best.plate.quad()) if best.plate.rows == 1 else None
         quad = best.plate.quad() if quad is None else quad
         return PlateReadResult(
@@ -201,10 +201,8 @@ class PlateReader:
             raw_text=best.read.text,
             raw_confidence=best.raw,
             format_name=best.fit.format.name,
+            specific=best.fit.format.specific,
         )
-
-    def _calibrated(self, raw: float) -> float:
-        return self.calibration(self.engine.name, raw)
 
     def read_many(self, images: "list[np.ndarray]", region: str | None = None,
                   hint_boxes: "list[XYXY | None] | None" = None) -> tuple[PlateReadResult | None, list[PlateReadResult]]:

@@ -65,6 +65,7 @@ class PlateReadResult:
     format_name: str | None = None
     source: str | None = None
     guess: str = ""  # what was read, also when it is below the floor and ``text`` is empty
+    specific: bool = False  # the text fits one of the region's layouts (not "any characters")
 
     @property
     def unreadable(self) -> bool:

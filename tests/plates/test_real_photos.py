@@ -15,6 +15,8 @@ def _samples(folder: Path):
     out = []
     for txt in sorted(folder.glob("*.txt"))[::3]:
         name, x, y, w, h, plate = txt.read_text().strip().split("\t")[:6]
+        if plate == "N/A" or "?" in plate:  # caltech-us: unreadable or partly unknown labels
+            continue
         x, y, w, h = map(float, (x, y, w, h))
         out.append((folder / name, (x, y, x + w, y + h), normalise(plate)))
     return out
@@ -25,7 +27,7 @@ def _run(reader, folder, region):
     for path, box, truth in _samples(folder):
         r = reader.read(load_image(path), region=region)
         hit = bool(r and r.box[0] < box[2] and r.box[2] > box[0] and r.box[1] < box[3] and r.box[3] > box[1])
-        rows.append((truth, r.text if r else "", r.confidence if r else 0.0, hit))
+        rows.append((truth, r.text if r else "", r.confidence if r else 0.0, hit, r is not None))
     return rows
 
 
@@ -42,14 +44,14 @@ def br_rows(reader, shared_data):
 def test_brazil_floor(br_rows):
     n = len(br_rows)
     assert n >= 35
-    assert sum(hit for *_, hit in br_rows) / n >= 0.95                 # plate found
+    assert sum(hit for *_, hit, _ in br_rows) / n >= 0.95              # plate found
     assert sum(t == p for t, p, *_ in br_rows) / n >= 0.95             # exact match
 
 
 def test_europe_floor(eu_rows):
     n = len(eu_rows)
     assert n >= 35
-    assert sum(hit for *_, hit in eu_rows) / n >= 0.95
+    assert sum(hit for *_, hit, _ in eu_rows) / n >= 0.95
     # several openalpr-eu labels write letter O where the plate shows a zero (RKO99AN): the
     # strict floor sits below the one with O and 0 folded together
     fold = lambda s: s.replace("O", "0")  # noqa: E731
@@ -58,6 +60,23 @@ def test_europe_floor(eu_rows):
 
 
 def test_high_confidence_reads_are_right(eu_rows, br_rows):
-    confident = [(t, p) for t, p, c, _ in eu_rows + br_rows if c >= 0.9]
+    confident = [(t, p) for t, p, c, *_ in eu_rows + br_rows if c >= 0.9]
     assert len(confident) >= 0.6 * len(eu_rows + br_rows)
     assert sum(t == p for t, p in confident) / len(confident) >= 0.92
+
+
+@pytest.fixture(scope="module")
+def us_rows(reader, shared_data):
+    return _run(reader, shared_data / "plates" / "caltech-us", "us")
+
+
+def test_us_floor(us_rows):
+    """US rear plates among state names, slogans, stickers and dealer frames (the reader read
+    53 % of them exactly, 29 % 'no plate', before it looked for what a plate looks like)."""
+    n = len(us_rows)
+    assert n >= 35
+    assert sum(not found for *_, found in us_rows) / n <= 0.05          # "no plate"
+    assert sum(t == p for t, p, *_ in us_rows) / n >= 0.75               # exact
+    confident = [(t, p) for t, p, c, *_ in us_rows if c >= 0.9]
+    assert len(confident) >= 0.5 * n
+    assert sum(t == p for t, p in confident) / len(confident) >= 0.95
