@@ -1,8 +1,8 @@
 """The desk service with its PostgreSQL down: a plate result is retried (RetryLater, not
 acknowledged), the desk says it is stuck (``stopline health`` exits 1, the retained status reads
 ``unhealthy: ...``), and after ``mqtt.consumer.max_attempts`` runs the message is dead-lettered as
-poison instead of blocking the desk for good. With the database back, the desk is healthy and
-queues new results.
+poison instead of blocking the desk for good; its ``/metrics`` keeps answering and says why.
+With the database back, the desk is healthy and queues new results.
 
 That the count survives a consumer restart is tested on the bus itself
 (tests/bus/test_poison.py): the desk cannot start while its database is down.
@@ -16,6 +16,7 @@ import subprocess
 import sys
 import time
 
+import httpx
 import paho.mqtt.client as mqtt
 import pytest
 import yaml
@@ -31,7 +32,7 @@ from stopline.services.violation_desk.samples import make_result
 
 pytestmark = [pytest.mark.timeout(600)]
 
-SITE, CAM, ATTEMPTS = "retry", "cam1", 6
+SITE, CAM, ATTEMPTS = "retry", "cam1", 25  # ~1 s apart: time to look at the stuck desk
 
 
 def attempts(path) -> int:
@@ -40,6 +41,13 @@ def attempts(path) -> int:
             return int(db.execute("SELECT COALESCE(MAX(count), 0) FROM attempts").fetchone()[0])
     except sqlite3.Error:
         return 0
+
+
+def metrics(port: int) -> str:
+    try:
+        return httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
+    except httpx.HTTPError:
+        return ""
 
 
 def test_database_down_means_bounded_retries_then_a_poison_dead_letter(mosquitto, tmp_path):
@@ -87,6 +95,11 @@ def test_database_down_means_bounded_retries_then_a_poison_dead_letter(mosquitto
             why = health().stdout
             assert "stalled" in why and "database unavailable" in why, why
             assert any(p.startswith(b"unhealthy: stalled") for _, p, _ in status.messages), status.messages
+            stalled = 'stopline_bus_unhealthy{instance="t1",reason="no_progress",service="violation-desk"} 1.0'
+            prom = tmp_path / "state" / "health" / "violation-desk-t1.prom"
+            assert wait_until(lambda: stalled in prom.read_text(), 15)
+            port = yaml.safe_load(site.read_text())["services"]["violation_desk"]["port"]
+            assert wait_until(lambda: stalled in metrics(port), 30)  # the desk's /metrics, database down
 
             # bounded: dead-lettered as poison after ATTEMPTS runs
             assert wait_until(lambda: len(dead.messages) == 1, 60), pipe.log_tail()

@@ -15,6 +15,7 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import func, select
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.middleware.sessions import SessionMiddleware
 
 from .. import metrics
@@ -135,11 +136,14 @@ def create_app(desk: Desk, secret_key: str | None = None, *, cookie_secure: bool
     @app.get("/metrics", include_in_schema=False)
     def prometheus_metrics() -> Response:
         # Operational counters only: no plates, names or evidence (open to the scraper).
-        with desk.session() as s:
-            depth = {"queued": 0, "escalated": 0}
-            for status, n in s.execute(select(Violation.status, func.count()).where(
-                    Violation.status.in_(("queued", "escalated"))).group_by(Violation.status)):
-                depth[status] = n
+        depth = {"queued": 0, "escalated": 0}
+        try:
+            with desk.session() as s:
+                for status, n in s.execute(select(Violation.status, func.count()).where(
+                        Violation.status.in_(("queued", "escalated"))).group_by(Violation.status)):
+                    depth[status] = n
+        except SQLAlchemyError:  # database down: the other metrics (the bus's say why) still count
+            depth = {}
         for status, n in depth.items():
             metrics.QUEUE_DEPTH.labels(status).set(n)
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
