@@ -41,6 +41,7 @@ class IngestOutcome:
     camera: str
     violation_id: int | None
     integrity: str | None = None
+    queued_as: str = "queued"  # the new violation's status: queued, escalated or not_enforceable
 
     @property
     def created(self) -> bool:
@@ -222,7 +223,8 @@ def _ingest(desk: Desk, session: Session, items: Sequence[tuple[PlateResult, dic
         cand = result.candidate
         vid = inserted.get(cand.event_id) if first_index[cand.event_id] == i else None
         if vid is not None:
-            outcomes.append(IngestOutcome("created", cand.event_id, cand.camera, vid, verdicts[i].integrity))
+            outcomes.append(IngestOutcome("created", cand.event_id, cand.camera, vid, verdicts[i].integrity,
+                                          rows[position[i]]["status"]))
         else:
             outcomes.append(IngestOutcome("duplicate", cand.event_id, cand.camera, None))
     return outcomes

@@ -70,7 +70,7 @@ def make_handler(desk: Desk, bus: Bus):
         metrics.INGEST_BATCH.observe(len(items))
         for outcome in outcomes:
             metrics.INGESTED.labels(outcome.status, outcome.integrity or "").inc()
-            status = "queued" if outcome.created else "duplicate"
+            status = outcome.queued_as if outcome.created else "duplicate"
             bus.publish(topics.camera_topic(bus.site, outcome.camera, topics.STATUS),
                         ViolationStatus(event_id=outcome.event_id, camera=outcome.camera, status=status))
 

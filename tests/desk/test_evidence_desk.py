@@ -77,7 +77,9 @@ def test_a_violation_the_camera_marks_not_enforceable_is_not_queued(seeded, key)
     result, blobs = signed_result(None)
     result.candidate.not_enforceable = "amber 2.60 s shorter than the minimum 3.0 s"
     key.sign(result.candidate)
-    vid = ingest(seeded, result, blobs).violation_id
+    outcome = ingest(seeded, result, blobs)
+    vid = outcome.violation_id
+    assert outcome.queued_as == "not_enforceable"  # what the desk announces on the status topic
     with seeded.session() as s:
         v = s.get(Violation, vid)
         assert v.status == "not_enforceable" and v.integrity == "verified"
