@@ -25,7 +25,7 @@ from . import audit
 from .desk import Desk, desk_of
 from .integrity import EvidenceError, RegisteredKey, Verdict, combine, undecodable, verify_signature
 from .lookup import LookupQuery, clone_check, lookup_many
-from .models import AuditEntry, Camera, CameraKey, Evidence, LookupCandidate, Violation
+from .models import AuditEntry, Camera, CameraKey, Clip, Evidence, LookupCandidate, Violation
 from .plates import normalise_plate
 from .sql import insert_ignore, insert_rows
 
@@ -152,11 +152,17 @@ def _ingest(desk: Desk, session: Session, items: Sequence[tuple[PlateResult, dic
     for ck in session.scalars(select(CameraKey).where(CameraKey.camera_id.in_(cameras), CameraKey.revoked_at.is_(None))):
         keys[ck.camera_id].append(RegisteredKey(ck.key_id, ck.public_key_pem))
 
+    # an evidence clip that came first and failed its check taints its violation too
+    bad_clips = dict(session.execute(select(Clip.event_id, Clip.integrity_detail).where(
+        Clip.event_id.in_([items[i][0].candidate.event_id for i in unique]), Clip.integrity == "tampered")).all())
     verdicts: dict[int, Verdict] = {}
     for i in unique:
         cand = items[i][0].candidate
         broken = [img.name + (" (missing)" if img.data is None else "") for img in images[i] if not img.intact]
         verdicts[i] = combine(verify_signature(cand, keys[cand.camera]), broken)
+        if cand.event_id in bad_clips:
+            verdicts[i] = Verdict("tampered", "; ".join(
+                x for x in (verdicts[i].detail, f"clip: {bad_clips[cand.event_id]}") if x))
 
     queries = []
     for i in unique:

@@ -71,6 +71,14 @@ def test_a_tampered_clip_flags_its_violation_and_an_unsigned_one_is_unverified(s
         assert v.integrity == "tampered" and v.status == "escalated" and "clip" in v.integrity_detail
     other = signed_result(None)[0]
     assert ingest_clips(seeded, [clip_for(other, None)]) == ["unverified"]
+    # a tampered clip that arrives before its violation: the violation is flagged when it comes
+    late, late_blobs = signed_result(key)
+    msg, clip_blobs = clip_for(late, key)
+    assert ingest_clips(seeded, [(msg, {msg.clip.name: clip_blobs[msg.clip.name][:-10]})]) == ["tampered"]
+    outcome = ingest(seeded, late, late_blobs)
+    assert outcome.integrity == "tampered" and outcome.queued_as == "escalated"
+    with seeded.session() as s:
+        assert "clip: SHA-256 mismatch" in s.get(Violation, outcome.violation_id).integrity_detail
 
 
 def test_a_violation_the_camera_marks_not_enforceable_is_not_queued(seeded, key):
