@@ -275,3 +275,34 @@ def test_payload_hash_keys_messages_without_event_id(mosquitto, buses):
     assert wait_until(lambda: len(dead.messages) == 1)
     assert len(calls) == 2
     dead.close()
+
+
+def test_limits_and_consumer_settings_are_validated_by_name(tmp_path):
+    from stopline.shared.config import ConfigError, load_site
+
+    path = tmp_path / "site.yaml"
+    path.write_text(yaml.safe_dump({"site": "x", "mqtt": {
+        "consumer": {"max_attempts": 0, "surprise": 1}, "header_limits": {"max_number_digits": 5000}}}))
+    with pytest.raises(ConfigError) as err:
+        load_site(path)
+    text = str(err.value)
+    for field in ("mqtt.consumer.max_attempts", "mqtt.consumer.surprise", "mqtt.header_limits.max_number_digits"):
+        assert field in text, text
+    path.write_text(yaml.safe_dump({"site": "x", "mqtt": {"consumer": {"max_attempts": 3},
+                                                          "header_limits": {"max_depth": 8}}}))
+    site = load_site(path)
+    assert (site.mqtt.consumer.max_attempts, site.mqtt.header_limits.max_depth) == (3, 8)
+
+
+def test_the_consumer_applies_its_configured_header_limits(mosquitto, buses):
+    dead = Collector(mosquitto, topics.deadletter("test"))
+    got = []
+    consumer = buses("consumer", instance="l", header_limits={"max_depth": 4})  # a candidate nests 5 deep
+    consumer.subscribe(FILTER, lambda env, topic: got.append(env.message.event_id))
+    consumer.start(wait_s=5)
+    producer = buses("producer", ledger=False)
+    producer.start(wait_s=5)
+    producer.publish(TOPIC, *candidate(), timeout=10)
+    assert wait_until(lambda: len(dead.messages) == 1)
+    assert "header_limits.max_depth (4)" in letters(dead)[0].reason and got == []
+    dead.close()
