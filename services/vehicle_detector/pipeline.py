@@ -88,7 +88,7 @@ class DetectorPipeline:
         self.clip_maker = ClipMaker(ev, signer) if clips and ev.clip_codec != "none" else None
         self.pending: list[_Event] = []
         # track -> (t, box at the crossing, latest box, lane) of every judged crossing
-        self.flagged: dict[int, tuple[float, XYXY, XYXY, str | None]] = {}
+        self.flagged: dict[int, tuple[float, XYXY, XYXY, str | None, float]] = {}  # + when last seen
         self._records: dict[str, ViolationRecord] = {}
         self.stats = {"frames": 0, "inferred": 0, "skipped_static": 0, "crossings": 0, "violations": 0,
                       "exempt": 0, "creeping": 0, "grace": 0, "not_red": 0, "retreated": 0,
@@ -205,8 +205,8 @@ class DetectorPipeline:
         for ev in self.pending:
             ev.burst.offer(bf)
         for tid in self.flagged.keys() & tracks.keys():
-            t0, at_cross, _, lane = self.flagged[tid]
-            self.flagged[tid] = (t0, at_cross, tracks[tid], lane)
+            t0, at_cross, _, lane, _ = self.flagged[tid]
+            self.flagged[tid] = (t0, at_cross, tracks[tid], lane, t)
         self._watch_turns(tracks, t)
         for tid in [k for k, v in self.flagged.items() if t - v[0] > 10.0]:  # bounded memory
             del self.flagged[tid]
@@ -268,7 +268,7 @@ class DetectorPipeline:
             return
         # every judged crossing is remembered, whatever the verdict: a fragment of this vehicle
         # crossing a moment later is the same vehicle
-        self.flagged[c.track_id] = (c.t, c.box, c.box, c.lane)
+        self.flagged[c.track_id] = (c.t, c.box, c.box, c.lane, bf.t)
         rules = self.camera.rules
         phase = self.signal.phase(c.group)
         red_phases = ("red", "amber") if rules.amber_is_violation else ("red",)
@@ -285,6 +285,9 @@ class DetectorPipeline:
             return
         if c.speed_px_s < rules.min_speed_px_s:
             self.stats["creeping"] += 1
+            return
+        if c.growing:
+            self.stats["growing"] = self.stats.get("growing", 0) + 1
             return
         if c.exempt:
             self.stats["exempt"] += 1
@@ -330,12 +333,14 @@ class DetectorPipeline:
         behind still counts when it crosses on its own). A motorcycle the model named, beside a
         judged vehicle still tracked in this frame, is its own vehicle: motorcycles ride two or
         three abreast in one lane and beside cars."""
-        for tid, (t0, at_cross, latest, lane) in self.flagged.items():
+        for tid, (t0, at_cross, latest, lane, seen) in self.flagged.items():
             if tid == c.track_id or c.t - t0 > 3.0:
                 continue
             # the box at its crossing only matters just after it: the next car in the lane
-            # crosses at the same place
-            boxes = (at_cross, latest) if c.t - t0 < 0.5 else (latest,)
+            # crosses at the same place; its latest box only while it is still seen, or was a
+            # moment ago (a big vehicle's last box near the camera covers half the frame, and the
+            # next vehicle through it is not that one)
+            boxes = (at_cross, latest) if c.t - t0 < 0.5 else (latest,) if c.t - seen <= 1.0 else ()
             same = any(_iou(b, c.box) > 0.3 or _inside(b, c.box) > 0.5 or _inside(c.box, b) > 0.6 for b in boxes)
             # a fragment right beside it in the same lane, within a second and a half
             size = max(latest[2] - latest[0], latest[3] - latest[1], c.box[2] - c.box[0], c.box[3] - c.box[1])

@@ -26,6 +26,7 @@ class Crossing:
     lane: str | None
     group: str
     exempt: str | None = None  # name of the exempt zone it crossed in
+    growing: bool = False  # only its front moved: a box swelling over something passing, not a vehicle crossing
 
 
 @dataclass
@@ -134,8 +135,33 @@ class CrossingRule:
                 if lane is None:
                     continue
             zone = next((name for name, poly in self.exempt if in_polygon(front, poly)), None)
-            out.append(Crossing(tid, t_cross, box, front, self._speed(tr, t), lane, group, zone))
+            speed = self._speed(tr, t)
+            out.append(Crossing(tid, t_cross, box, front, speed, lane, group, zone,
+                                growing=self._only_front_moved(tr, t, speed)))
         return out
+
+    def _only_front_moved(self, tr: _Track, t: float, front_speed: float) -> bool:
+        """Over the speed window the box's rear stayed put (under a quarter of the front's
+        speed) while its front crossed: a waiting vehicle whose box swallowed cross traffic
+        passing in front of it. A rear cut off by the frame edge proves nothing."""
+        pts = [(ht, box) for ht, _, box in tr.history if t - ht <= self.speed_window_s + 1e-9]
+        if len(pts) < 2 or front_speed <= 0 or pts[-1][0] <= pts[0][0]:
+            return False
+        (t0, b0), (t1, b1) = pts[0], pts[-1]
+        if self._rear_cut_off(b0) or self._rear_cut_off(b1):
+            return False
+        back = -self.line.direction
+        r0, r1 = (np.asarray(front_point(b, back)) for b in (b0, b1))
+        rear_speed = float((r1 - r0) @ self.line.direction) / (t1 - t0)
+        return rear_speed < 0.25 * front_speed
+
+    def _rear_cut_off(self, box: XYXY, margin: float = 0.02) -> bool:
+        if self.frame_size is None:
+            return False
+        w, h = self.frame_size
+        dx, dy = self._travel_signs
+        return bool((dx > 0 and box[0] <= w * margin) or (dx < 0 and box[2] >= w * (1 - margin))
+                    or (dy > 0 and box[1] <= h * margin) or (dy < 0 and box[3] >= h * (1 - margin)))
 
     def _lane_slack(self, box: XYXY) -> float:
         """How far outside a lane a crossing's front may lie and still be that lane's: a tenth of

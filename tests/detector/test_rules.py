@@ -82,3 +82,18 @@ def test_a_big_vehicle_stopped_past_the_line_stays_undecided():
 
 def test_a_big_vehicle_veering_towards_the_exempt_zone_is_not_judged_straight():
     assert first_straight(-10, 6) is None
+
+
+def test_a_box_whose_front_alone_crosses_is_growing_not_a_vehicle_crossing():
+    """A waiting vehicle's box swallowing cross traffic passing in front of it: its front edge
+    runs over the line while its rear stays put (hanoi_1615's van at the head of the queue)."""
+    rule = CrossingRule(camera(lanes=LANES), frame_size=(640, 360))
+    out = []
+    for k in range(12):
+        out += rule.update(k / 6, {1: (150.0, 60.0, 250.0, STOP_Y - 50 + 12 * k)})  # top fixed at y 60
+    assert len(out) == 1 and out[0].growing
+
+
+def test_a_vehicle_driving_over_the_line_is_not_growing():
+    out = crossings(320, 440)
+    assert len(out) == 1 and not out[0].growing
