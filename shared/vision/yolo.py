@@ -242,16 +242,20 @@ def load_detector(path: str | os.PathLike[str], **kwargs: object) -> YoloOnnx:
     return YoloOnnx(path, **kwargs)  # type: ignore[arg-type]
 
 
-_SHARED: dict[tuple[str, float, float], YoloOnnx] = {}
+_SHARED: dict[tuple[str, float, float, int], YoloOnnx] = {}
 _SHARED_LOCK = threading.Lock()
 
 
-def shared_detector(path: str | os.PathLike[str], *, conf: float = 0.35, iou: float = 0.5) -> YoloOnnx:
-    """One detector (one onnxruntime session, one set of weights in memory, one intra-op thread
-    pool) per model file and thresholds, for every camera of the process: ``detect`` holds no
-    state of its own and onnxruntime runs a session from several threads at once."""
-    key = (str(Path(path).resolve()), float(conf), float(iou))
+def shared_detector(path: str | os.PathLike[str], *, conf: float = 0.35, iou: float = 0.5,
+                    threads: int = 1) -> YoloOnnx:
+    """One detector (one onnxruntime session, one set of weights in memory) per model file and
+    thresholds, for every camera of the process: ``detect`` holds no state of its own and
+    onnxruntime runs a session from several threads at once. One intra-op thread by default:
+    each camera's thread runs its own inference while the decode threads use the other cores
+    (one camera at 1280x720 on 2 cores: 75 frames/s and 13.4 ms CPU a frame, against 71 and
+    14.6 with two intra-op threads)."""
+    key = (str(Path(path).resolve()), float(conf), float(iou), int(threads))
     with _SHARED_LOCK:
         if key not in _SHARED:
-            _SHARED[key] = YoloOnnx(path, conf=conf, iou=iou)
+            _SHARED[key] = YoloOnnx(path, conf=conf, iou=iou, threads=threads)
         return _SHARED[key]
