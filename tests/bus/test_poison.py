@@ -306,3 +306,47 @@ def test_the_consumer_applies_its_configured_header_limits(mosquitto, buses):
     assert wait_until(lambda: len(dead.messages) == 1)
     assert "header_limits.max_depth (4)" in letters(dead)[0].reason and got == []
     dead.close()
+
+
+def test_a_message_that_hangs_its_consumer_is_poison_after_max_attempts_restarts(mosquitto, buses, tmp_path):
+    """The consumer process hangs in the handler and is killed (as a watchdog would), twice; on
+    the third start the message is dead-lettered as poison without running the handler."""
+    import subprocess
+    from pathlib import Path
+
+    dead = Collector(mosquitto, topics.deadletter("test"))
+    out, ledger = tmp_path / "handled.txt", tmp_path / "bus" / "consumer-one.sqlite"
+    script = Path(__file__).parents[1] / "support" / "bus_consumer.py"
+
+    status = Collector(mosquitto, topics.service_status("test", "consumer", "one"))
+
+    def consumer(block: bool) -> subprocess.Popen:
+        before = sum(1 for m in status.messages if m[1] == b"online")
+        proc = subprocess.Popen([sys.executable, str(script), mosquitto.host, str(mosquitto.port), str(out),
+                                 "1" if block else "0", str(ledger), "2"], stdout=subprocess.PIPE, text=True)
+        assert proc.stdout.readline().strip() == "ready"
+        # "online" is published after the subscription, on the same connection: once it is
+        # seen, the broker has the subscription
+        assert wait_until(lambda: sum(1 for m in status.messages if m[1] == b"online") > before)
+        return proc
+
+    producer = buses("producer", ledger=False)
+    producer.start(wait_s=5)
+    msg, blobs = candidate()
+    proc = consumer(block=True)
+    try:
+        producer.publish(TOPIC, msg, blobs, timeout=10)
+        for run in (1, 2):
+            assert wait_until(lambda: out.exists() and out.read_text().count("start") == run, 30), run
+            proc.kill()  # hung: the watchdog restarts it
+            proc.wait()
+            proc = consumer(block=True)
+        assert wait_until(lambda: len(dead.messages) == 1, 30)
+        letter = letters(dead)[0]
+        assert letter.reason.startswith("poison: no outcome after 2 attempts"), letter.reason
+        time.sleep(1)
+        assert out.read_text().count("start") == 2  # not run a third time
+    finally:
+        proc.kill()
+        dead.close()
+        status.close()
