@@ -20,7 +20,7 @@ import tempfile
 import threading
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from fractions import Fraction
 from pathlib import Path
@@ -46,23 +46,37 @@ OFFENDER_BGR = (0, 0, 255)
 
 class ClipRing:
     """The recent past at the clip's frame rate: one frame per ``1 / fps`` slot (the first frame
-    within half a source frame of its slot), over the last ``span_s``."""
+    within half a source frame of its slot), over the last ``span_s``. Frames wider than the
+    clip (``max_width``) are kept at the clip's size, boxes scaled with them: a 1080p camera's
+    ring would otherwise hold ~6 MB per frame for pixels the clip never shows."""
 
-    def __init__(self, span_s: float, fps: float, source_fps: float):
+    def __init__(self, span_s: float, fps: float, source_fps: float, max_width: int | None = None):
         self.span_s, self.period, self.eps = span_s, 1.0 / fps, 0.5 / source_fps
+        self.max_width = max_width
         self.frames: deque[BufferedFrame] = deque()
         self._due = float("-inf")
 
-    def add(self, f: BufferedFrame) -> bool:
-        """Keep ``f`` if its slot has come; True when kept."""
+    def add(self, f: BufferedFrame) -> BufferedFrame | None:
+        """Keep ``f`` if its slot has come; the frame as kept (maybe smaller), else None."""
         if f.t + self.eps < self._due:
-            return False
+            return None
         # slots on a fixed grid (no drift), re-anchored after a gap in the stream
         self._due = self._due + self.period if f.t - self._due < self.period else f.t + self.period
-        self.frames.append(f)
+        kept = self._at_clip_size(f)
+        self.frames.append(kept)
         while f.t - self.frames[0].t > self.span_s + self.eps:
             self.frames.popleft()
-        return True
+        return kept
+
+    def _at_clip_size(self, f: BufferedFrame) -> BufferedFrame:
+        h, w = f.image.shape[:2]
+        if self.max_width is None or w <= self.max_width:
+            return f
+        k = self.max_width / w
+        image = cv2.resize(f.image, (_even(w * k), _even(h * k)), interpolation=cv2.INTER_AREA)
+        sx, sy = image.shape[1] / w, image.shape[0] / h
+        boxes = {tid: (b[0] * sx, b[1] * sy, b[2] * sx, b[3] * sy) for tid, b in f.boxes.items()}
+        return replace(f, image=image, boxes=boxes)
 
 
 @dataclass

@@ -83,7 +83,7 @@ class DetectorPipeline:
         self.ring = FrameRing(span_s=2 * approach_step_s + 0.6)
         # evidence clips (``clips=True``: the service; take them with ``take_clips``)
         ev = camera.evidence
-        self.clip_ring = ClipRing(ev.clip_before_s, ev.clip_fps, self.fps)
+        self.clip_ring = ClipRing(ev.clip_before_s, ev.clip_fps, self.fps, max_width=ev.max_width)
         self.clip_jobs: list[ClipJob] = []
         self.clip_maker = ClipMaker(ev, signer) if clips and ev.clip_codec != "none" else None
         self.pending: list[_Event] = []
@@ -224,8 +224,8 @@ class DetectorPipeline:
         kept = self.clip_ring.add(bf)
         keep = []
         for job in self.clip_jobs:
-            if kept:
-                job.offer(bf)
+            if kept is not None:
+                job.offer(kept)
             if job.cancelled:
                 continue
             if job.complete(bf.t) and job.event_id is not None:

@@ -102,3 +102,18 @@ def test_a_six_second_720p_clip_of_a_real_street_stays_under_the_cap():
     assert len(_decoded(data)) == len(frames_)
     tight = EvidenceConfig(clip_max_bytes=300_000)  # the cap is a cap
     assert len(encode_clip(frames_, [None] * len(frames_), tight)) <= 300_000 * 1.1
+
+
+def test_ring_keeps_wide_frames_at_the_clips_size_with_boxes_scaled():
+    import numpy as np
+
+    from stopline.services.vehicle_detector.clip import ClipRing
+    from stopline.services.vehicle_detector.evidence import BufferedFrame
+
+    ring = ClipRing(1.0, 10.0, 15.0, max_width=1280)
+    frame = BufferedFrame(0, 0.0, 0.0, np.zeros((1080, 1920, 3), np.uint8), {7: (960.0, 540.0, 1440.0, 810.0)})
+    kept = ring.add(frame)
+    assert kept is not None and kept.image.shape == (720, 1280, 3)
+    assert kept.boxes[7] == pytest.approx((640.0, 360.0, 960.0, 540.0))
+    small = BufferedFrame(1, 0.1, 0.1, np.zeros((720, 1280, 3), np.uint8), {})
+    assert ring.add(small) is small  # already the clip's size: kept as is, no copy
