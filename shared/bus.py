@@ -12,6 +12,8 @@ Guarantees, in order of importance:
   block the queue. A handler raising ``RetryLater`` (e.g. database down) is retried with backoff
   and not acknowledged, up to ``mqtt.consumer.max_attempts`` runs of the same message, counted on
   disk across restarts (``AttemptLedger``); then it is dead-lettered as poison.
+- A dead-lettered payload is kept on disk (``DeadLetterStore``) before it is acknowledged, so it
+  can be replayed (``stopline deadletters replay``); a store that fails is logged, never waited on.
 - A retained status per service instance: ``online``, ``unhealthy: <why>`` (set by the health
   writer, see ``health()``), and ``offline`` as the last will.
 """
@@ -35,6 +37,7 @@ import paho.mqtt.client as mqtt
 
 from stopline.shared import topics
 from stopline.shared.config import MQTTConfig, SiteConfig
+from stopline.shared.deadletters import DeadLetterStore
 from stopline.shared.ledger import AttemptLedger
 from stopline.shared.messages import DeadLetter, Envelope, Message, MessageError, decode, encode
 
@@ -94,9 +97,11 @@ class Bus:
         persistent: bool = True,
         dedupe_window: int = 10_000,
         ledger: str | Path | None = None,
+        deadletters: str | Path | None = None,
     ):
         """``ledger``: the SQLite file counting attempts per message across restarts (services
-        keep it in their state dir); None counts in memory only."""
+        keep it in their state dir); None counts in memory only. ``deadletters``: the folder
+        keeping dead-lettered payloads (``deadletters.store_dir``); None keeps none."""
         self.site = site.site
         self.config: MQTTConfig = site.mqtt
         self.service = service
@@ -112,6 +117,7 @@ class Bus:
         self._dedupe_window = dedupe_window
         self._worker: threading.Thread | None = None
         self._ledger = AttemptLedger(ledger)
+        self._store = DeadLetterStore(deadletters, service) if deadletters is not None else None
         self._track = threading.Lock()
         self._unacked: dict[int, float] = {}  # mid -> when received (monotonic)
         self._progress_at = time.monotonic()  # last acknowledgement, or when work arrived while idle
@@ -297,12 +303,21 @@ class Bus:
                 raise BusClosed("bus stopped before the broker acknowledged")
         self.stats.published += 1
 
-    def dead_letter(self, topic: str, payload: bytes, reason: str) -> None:
-        """Publish the dead letter, waiting for the broker like any output (``BusClosed`` when
-        the bus stops first: the message then stays unacknowledged and comes back)."""
+    def dead_letter(self, topic: str, payload: bytes, reason: str, attempts: int = 0,
+                    retryable: bool = False) -> None:
+        """Keep the payload on disk (when the bus has a store), then publish the dead letter,
+        waiting for the broker like any output (``BusClosed`` when the bus stops first: the
+        message then stays unacknowledged and comes back)."""
         log.warning("%s: dead-lettering a message from %s: %s", self.service, topic, reason)
+        stored = None
+        if self._store is not None:
+            try:
+                stored = self._store.put(topic, payload, reason[:2000], attempts=attempts, retryable=retryable,
+                                         max_bytes=self.config.max_message_bytes)
+            except Exception:  # a full or unwritable disk: the dead letter still goes out
+                log.exception("%s: could not keep the dead-lettered payload in %s", self.service, self._store.root)
         letter = DeadLetter(service=self.service, topic=topic, reason=reason[:2000],
-                            payload_bytes=len(payload), payload_head=payload[:64].hex())
+                            payload_bytes=len(payload), payload_head=payload[:64].hex(), stored=stored)
         self.publish(topics.deadletter(self.site), letter)
         self.stats.dead_letters += 1
 
@@ -394,7 +409,8 @@ class Bus:
         for i in set(range(len(keys))) - set(fresh):  # redelivered after too many runs: poison
             count, last = known[keys[i]]
             self._poison(taken[i], keys[i], f"no outcome after {count} attempts "
-                                            f"(last: {last or 'the consumer stopped while handling it'})")
+                                            f"(last: {last or 'the consumer stopped while handling it'})",
+                         (last or "").startswith("RetryLater"))
         items, taken, keys = [items[i] for i in fresh], [taken[i] for i in fresh], [keys[i] for i in fresh]
         if not items:
             return
@@ -454,18 +470,24 @@ class Bus:
         self._ack(msg)
 
     def _fail(self, msg: mqtt.MQTTMessage, key: str, status: str, why: str) -> None:
-        if status == "poison":
-            self._poison(msg, key, why)
+        if status == "poison":  # from _call: the last run asked to retry
+            self._poison(msg, key, why, retryable=True)
         else:
             self._reject(msg, why, key)
 
-    def _poison(self, msg: mqtt.MQTTMessage, key: str, why: str) -> None:
+    def _poison(self, msg: mqtt.MQTTMessage, key: str, why: str, retryable: bool) -> None:
         self.stats.poison += 1
-        self._reject(msg, f"poison: {why}", key)
+        self._reject(msg, f"poison: {why}", key, retryable)
 
-    def _reject(self, msg: mqtt.MQTTMessage, reason: str, key: str | None = None) -> None:
+    def _reject(self, msg: mqtt.MQTTMessage, reason: str, key: str | None = None, retryable: bool = False) -> None:
         """Dead-letter and acknowledge: the message's outcome is the dead letter."""
-        self.dead_letter(msg.topic, bytes(msg.payload), reason)
+        attempts = 0
+        if key is not None:
+            try:
+                attempts = self._ledger.attempts([key]).get(key, (0, None))[0]
+            except Exception:
+                log.exception("%s: could not read the attempt ledger", self.service)
+        self.dead_letter(msg.topic, bytes(msg.payload), reason, attempts, retryable)
         if key is not None:
             try:
                 self._ledger.finish([key])

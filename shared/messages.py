@@ -234,6 +234,8 @@ class DeadLetter(Message):
     reason: str
     payload_bytes: int
     payload_head: str = Field(description="first bytes of the payload, hex")
+    stored: str | None = Field(default=None, description="SHA-256 of the payload kept on disk by the "
+                               "refusing service (state_dir/deadletters/<service>/<sha256>.msg); None if not kept")
     at: float = Field(default_factory=time.time)
 
 

@@ -10,6 +10,7 @@ from contextlib import contextmanager
 
 from stopline.shared.bus import Bus, default_instance
 from stopline.shared.config import SiteConfig
+from stopline.shared.deadletters import store_dir
 from stopline.shared.health import HealthWriter, ledger_file
 
 log = logging.getLogger(__name__)
@@ -35,7 +36,8 @@ def running_bus(site: SiteConfig, service: str, instance: str | None = None,
     """A started bus with its health file and its attempt ledger (``state_dir/bus/``); stopped
     (offline status published) on exit."""
     instance = instance or default_instance()
-    bus = Bus(site, service, instance, ledger=ledger_file(site.state_dir, service, instance))
+    bus = Bus(site, service, instance, ledger=ledger_file(site.state_dir, service, instance),
+              deadletters=store_dir(site.state_dir, service))
     if subscribe is not None:
         subscribe(bus)
     bus.start(wait_s=10)

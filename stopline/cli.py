@@ -27,6 +27,7 @@ COMMAND_MODULES: dict[str, str] = {
     "plates": "stopline.services.plate_reader.cli",
     "desk": "stopline.services.violation_desk.cli",
     "models": "stopline.training.cli",
+    "deadletters": "stopline.deadletters",
 }
 
 
