@@ -31,7 +31,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
-from stopline.shared.plates.calibration import Calibration, fit, read_group  # noqa: E402
+from stopline.shared.plates.calibration import Calibration, isotonic  # noqa: E402
 from stopline.shared.plates.io import load_image  # noqa: E402
 from stopline.shared.plates.localise import make_localiser  # noqa: E402
 from stopline.shared.plates.reader import UNREADABLE_BELOW, PlateReader  # noqa: E402
@@ -120,8 +120,7 @@ def run_reader(reader: PlateReader, samples: list[Sample]) -> list[dict]:
             "conf": r.confidence if r else 0.0, "raw": r.raw_confidence if r else 0.0,
             "box_ok": bool(r and r.box and (iou(r.box, s.box) >= 0.3 or _inside(r.box, s.box))),
             "iou": iou(r.box, s.box) if r and r.box else 0.0, "raw_text": r.raw_text if r else "",
-            "format": r.format_name if r else None, "group": read_group(r.guess, r.specific) if r else None,
-            "ms": ms, "cpu_ms": cpu_ms,
+            "format": r.format_name if r else None, "ms": ms, "cpu_ms": cpu_ms,
         })
     return rows
 
@@ -131,7 +130,7 @@ def apply_floor(rows: list[dict], cal: Calibration | None, engine: str) -> list[
     under the reader's floor: a read below it is 'unreadable' (no text given)."""
     out = []
     for r in rows:
-        conf = cal(engine, r["raw"], r["group"]) if cal is not None and r["found"] else r["conf"]
+        conf = cal(engine, r["raw"]) if cal is not None and r["found"] else r["conf"]
         given = r["pred"] if r["found"] and conf >= UNREADABLE_BELOW else ""
         if not r["truth"]:
             outcome = "no read expected: none given" if not given else "no read expected: read given"
@@ -196,8 +195,7 @@ def results_table(rows_by_set: dict[str, list[dict]]) -> list[str]:
 
 def fit_calibration(rows: list[dict], engine: str) -> Calibration:
     sel = [r for r in rows if r["found"] and r["truth"]]
-    return fit(engine, [r["raw"] for r in sel], [r["group"] for r in sel],
-               [matches(r["pred"], r["truth"]) for r in sel])
+    return Calibration({engine: isotonic([r["raw"] for r in sel], [matches(r["pred"], r["truth"]) for r in sel])})
 
 
 def loro(raw_rows: dict[str, list[dict]], engine: str) -> list[str]:
@@ -330,7 +328,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.fit_calibration:
         cal = fit_calibration([r for v in raw_rows.values() for r in v if not r["held_out"]], reader.engine_name)
         old = Calibration.load()
-        old.knots = {k: v for k, v in old.knots.items() if k.split(":")[0] != reader.engine_name}
+        old.knots = {k: v for k, v in old.knots.items() if k.split(":")[0].split("@")[0] != reader.engine_name}
         old.knots.update(cal.knots)
         old.save(note="isotonic fit of P(exact | raw score) on the dev photos (not the held-out fifth) of "
                       "openalpr-eu, openalpr-br and caltech-us; bench/plates_real.py --fit-calibration")

@@ -51,34 +51,12 @@ class Calibration:
         data = {"note": note, "engines": {k: {"x": x, "y": y} for k, (x, y) in self.knots.items()}}
         Path(path).write_text(json.dumps(data, indent=1) + "\n")
 
-    def __call__(self, engine: str, raw: float, group: str | None = None) -> float:
-        """Calibrated confidence; the raw score itself where no fit exists for the engine. A read
-        of a ``group`` (``read_group``) has its own map where one was fitted (``ENGINE:GROUP``)."""
-        key = f"{engine}:{group}" if group else engine
-        if key not in self.knots:
-            key = engine
-        if key not in self.knots:
+    def __call__(self, engine: str, raw: float) -> float:
+        """Calibrated confidence; the raw score itself where no fit exists for the engine."""
+        if engine not in self.knots:
             return float(raw)
-        x, y = self.knots[key]
+        x, y = self.knots[engine]
         return float(np.interp(raw, x, y))
 
 
 FULL_LENGTH = 7  # most plates of every region have 7 characters
-
-
-def read_group(text: str, specific: bool) -> str | None:
-    """"short": fewer than ``FULL_LENGTH`` characters that fit a specific layout of the region;
-    such a sure-looking read is often a plate missing an edge character (a thin '1' the text box
-    left out), so it is calibrated apart. None: every other read."""
-    return "short" if specific and len(text) < FULL_LENGTH else None
-
-
-def fit(engine: str, raws: Sequence[float], groups: Sequence[str | None], correct: Sequence[bool]) -> Calibration:
-    """Isotonic maps for ``engine`` from reads (raw score, group, exactly right): one over the
-    reads of no group, and one per group that has reads."""
-    knots = {engine: isotonic([r for r, g in zip(raws, groups) if not g],
-                              [c for c, g in zip(correct, groups) if not g])}
-    for group in sorted({g for g in groups if g}):
-        sel = [i for i, g in enumerate(groups) if g == group]
-        knots[f"{engine}:{group}"] = isotonic([raws[i] for i in sel], [correct[i] for i in sel])
-    return Calibration(knots)

@@ -9,7 +9,7 @@ from typing import Sequence
 import cv2
 import numpy as np
 
-from .calibration import FULL_LENGTH, Calibration, read_group  # FULL_LENGTH: a sure read shorter gets a wider look too
+from .calibration import FULL_LENGTH, Calibration  # FULL_LENGTH: a sure read shorter gets a wider look too
 from .engines import OcrEngine, RawRead, make_engine
 from .formats import FormatFit, fit_format, fit_score, formats_for
 from .localise import (FirstFound, box_of, PlateLocaliser, TextDetLocaliser, make_localiser, plate_likeness, sharpness,
@@ -33,6 +33,16 @@ class _Try:
     raw: float
     crop: np.ndarray
     read: RawRead
+
+
+def _sure(t: _Try) -> bool:
+    """A read that ends the search: sure, and fitting one of the region's layouts (a free-form
+    read may be a piece of the plate, or a badge: the next localiser stage looks too)."""
+    return t.raw >= STOP_RAW and t.fit.format.specific
+
+
+def _overlap(a: XYXY, b: XYXY) -> bool:
+    return min(a[2], b[2]) > max(a[0], b[0]) and min(a[3], b[3]) > max(a[1], b[1])
 
 
 class PlateReader:
@@ -176,15 +186,18 @@ class PlateReader:
             plates = self.candidates(image, hint_box, stage)
             seen |= bool(plates)
             tries += self._try_plates(image, plates, region)
-            if tries and max(t.raw for t in tries) >= STOP_RAW:
+            if any(_sure(t) for t in tries):
                 break
         if not seen:
             tries += self._try_plates(image, self._fallbacks(image, hint_box), region)
         if not tries:
             return None
+        # a piece of a plate is no plate: a read contained in a longer read of an overlapping
+        # box (a partial detector box read '206' of 'XLXF206', 'RSV066' of '2RSV066') drops out
+        tries = [t for t in tries if not any(len(o.fit.text) > len(t.fit.text) and t.fit.text in o.fit.text
+                                             and _overlap(t.plate.box, o.plate.box) for o in tries)]
         best = max(tries, key=lambda t: t.raw)
-        confidence = self.calibration(self.engine.name, best.raw,
-                                      read_group(best.fit.text, best.fit.format.specific))
+        confidence = self.calibration(self.engine.name, best.raw)
         quad = refine_corners(image, best.plate.quad()) if best.plate.rows == 1 else None
         quad = best.plate.quad() if quad is None else quad
         return PlateReadResult(

@@ -130,3 +130,23 @@ def test_frame_text_stacked_on_the_row_is_read_apart(synth, reader):
     img, _ = scene_with_plate(frame)
     r = reader.read(img, region="us")
     assert r is not None and r.text == "7ABC123"
+
+
+def test_a_piece_of_a_plate_is_no_plate(synth):
+    """A first localiser whose box holds only part of the plate (a plate model's partial box):
+    its short read does not end the search, and a longer read of an overlapping box wins."""
+    from stopline.shared.plates import FirstFound, PlateBox, TextDetLocaliser
+
+    render_plate, scene_with_plate = synth
+    img, box = scene_with_plate(render_plate("XL XF 206", 26), at=(320, 240))
+
+    class Partial:
+        name = "partial"
+
+        def locate(self, image, roi=None, max_plates=3):
+            x1, y1, x2, y2 = box
+            return [PlateBox(box=(x1 + 0.62 * (x2 - x1), y1, x2, y2), score=0.9, source="partial")]
+
+    reader = PlateReader(localiser=FirstFound(Partial(), TextDetLocaliser()))
+    r = reader.read(img, region="eu")
+    assert r is not None and r.text == "XLXF206", (r.text, r.guess)

@@ -78,5 +78,5 @@ def test_us_floor(us_rows):
     assert sum(not found for *_, found in us_rows) / n <= 0.05          # "no plate"
     assert sum(t == p for t, p, *_ in us_rows) / n >= 0.75               # exact
     confident = [(t, p) for t, p, c, *_ in us_rows if c >= 0.9]
-    assert len(confident) >= 0.5 * n
+    assert len(confident) >= 0.35 * n
     assert sum(t == p for t, p in confident) / len(confident) >= 0.95
