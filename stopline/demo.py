@@ -114,7 +114,8 @@ def prepare_desk(site_path: Path, scene: Path) -> str:
     _stopline("desk", "migrate", "--config", str(site_path))
     _stopline("desk", "import-registry", str(scene / "registry.csv"), "--config", str(site_path),
               stdout=subprocess.DEVNULL)
-    _stopline("desk", "add-user", DEMO_USER, "--role", "supervisor", "--password", password,
+    # --password=...: a token may begin with "-", which argparse would take for an option
+    _stopline("desk", "add-user", DEMO_USER, "--role", "supervisor", f"--password={password}",
               "--config", str(site_path), "--replace")
     # the camera's public key: its evidence shows as verified, and anything altered as tampered
     camera = yaml.safe_load((site_path.parent / "camera.yaml").read_text())

@@ -37,27 +37,26 @@ def mosquitto():
 
 
 # The three-host pipeline runs (tests/faults: namespaces, two brokers, PostgreSQL, a scene played
-# in real time) are the long pole: spread over this many worker groups, each with its own
-# no-fault baseline run.
+# in real time, each group with its own no-fault baseline run) are dealt over this many groups.
 THREE_HOST_GROUPS = 3
+_dealt: list[str] = []
 
 
-@pytest.hookimpl(tryfirst=True)  # before xdist reads the marks (--dist loadgroup)
-def pytest_collection_modifyitems(config, items) -> None:
-    """Under ``--dist loadgroup`` a group runs on one worker, in order. Each test module is one
-    group, so its module- and session-scoped fixtures (a rendered scene, a PostgreSQL server)
-    are made once, as in a serial run; the three-host pipeline tests are dealt over
-    ``THREE_HOST_GROUPS`` groups. A test's own ``xdist_group`` mark wins. Tests that share no
-    ports, folders or namespace names: ports are picked free, folders are temporary, namespace
-    names carry the creating process id (tests/deploy/slnet/netns.py)."""
-    def uses(item, fixture: str) -> bool:
-        return fixture in getattr(item, "fixturenames", ())
-
-    runs = [item for item in items if uses(item, "three_hosts")]  # a pipeline run each
-    deal = {item.nodeid: f"three-host-{k % THREE_HOST_GROUPS}" for k, item in enumerate(runs)}
-    deal.update({item.nodeid: "three-host-0" for item in items if uses(item, "baseline") and item.nodeid not in deal})
-    for item in items:
-        if item.get_closest_marker("xdist_group") is None:
-            group = deal.get(item.nodeid) or item.nodeid.split("::", 1)[0]
-            item.add_marker(pytest.mark.xdist_group(group))
-
+def pytest_itemcollected(item) -> None:
+    """How ``make test`` (pytest-xdist, ``--dist loadgroup``) spreads the tests: each test goes
+    to whichever worker is free, except the three-host pipeline tests, dealt over
+    ``THREE_HOST_GROUPS`` groups that each run on one worker, in order (so no more than three
+    scenes play in real time at once, and each group's baseline is made once). A test's own
+    ``xdist_group`` mark wins. Tests share no ports, folders or namespace names: ports are
+    picked free, folders are temporary, namespace names carry the creating process id
+    (tests/deploy/slnet/netns.py); the costly scenes are rendered once (support/cache.py).
+    Marks are added here, as each test is collected, because xdist reads them in its own
+    ``pytest_collection_modifyitems``."""
+    fixtures = set(getattr(item, "fixturenames", ()))
+    if item.get_closest_marker("xdist_group") is not None:
+        return
+    if "three_hosts" in fixtures:  # a pipeline run each
+        _dealt.append(item.nodeid)
+        item.add_marker(pytest.mark.xdist_group(f"three-host-{(len(_dealt) - 1) % THREE_HOST_GROUPS}"))
+    elif "baseline" in fixtures:  # the baseline's own check: free once a group has made it
+        item.add_marker(pytest.mark.xdist_group("three-host-0"))

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from support.cache import shared_dir
 from support.mosquitto import free_port
 from support.pipeline import wait_until
 
@@ -31,9 +32,8 @@ SCENE_SECONDS = 20.0  # seed 7 at the demo's defaults: 2 red-light runners in th
 @pytest.fixture(scope="module")
 def demo_scene(tmp_path_factory) -> Path:
     """The scene ``stopline demo --duration 20`` renders (same parameters, so the demo reuses it)."""
-    scene = tmp_path_factory.mktemp("demo-scene")
-    render_scene(scene, 7, SCENE_SECONDS, False, 0.8, "eu")
-    return scene
+    return shared_dir(tmp_path_factory, "demo-scene",  # once per run, whichever worker asks first
+                      lambda d: render_scene(d, 7, SCENE_SECONDS, False, 0.8, "eu"))
 
 
 def start_demo(work: Path, scene: Path, *args: str) -> tuple[subprocess.Popen, int, Path]:

@@ -24,7 +24,10 @@ def need_three_hosts() -> None:
 
 @pytest.fixture(scope="session")
 def scene(tmp_path_factory) -> Path:
-    return threehost.render_scene(tmp_path_factory.mktemp("faults-scene"))
+    from support.cache import shared_dir
+
+    # once per run, whichever worker asks first
+    return shared_dir(tmp_path_factory, "faults-scene", threehost.render_scene)
 
 
 @pytest.fixture
