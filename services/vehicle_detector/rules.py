@@ -10,6 +10,7 @@ import numpy as np
 
 from stopline.services.vehicle_detector.geometry import StopLine, distance_outside, front_point, in_polygon
 from stopline.shared.config import CameraConfig
+from stopline.shared.vision.detections import box_iou
 
 XYXY = tuple[float, float, float, float]
 
@@ -80,7 +81,7 @@ class CrossingRule:
             if old in alive or not tr.history or t - tr.history[-1][0] > self.stitch_s:
                 continue
             last = tr.history[-1][2]
-            score = max(_iou(box, last), _inside(box, last), _inside(last, box))
+            score = max(box_iou(box, last), _inside(box, last), _inside(last, box))
             if score > best_score:
                 best, best_score = old, score
         if best is None:
@@ -289,10 +290,3 @@ def _inside(a: XYXY, b: XYXY) -> float:
     area = (a[2] - a[0]) * (a[3] - a[1])
     return iw * ih / area if area > 0 else 0.0
 
-
-def _iou(a: XYXY, b: XYXY) -> float:
-    iw = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    ih = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = iw * ih
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from stopline.shared.vision.detections import MOTION_CLASS_ID, Detections
+from stopline.shared.vision.detections import MOTION_CLASS_ID, Detections, box_iou
 from stopline.shared.vision.motion import MotionDetector
 
 XYXY = tuple[float, float, float, float]
@@ -122,7 +122,7 @@ class MotionSafetyNet:
             for i, (box, _) in enumerate(fresh):
                 if i in used:
                     continue
-                s = max(_iou(pred, box), _iou(c.last, box))
+                s = max(box_iou(pred, box), box_iou(c.last, box))
                 if s > best_score:
                     best, best_score = i, s
             if best is None:
@@ -177,10 +177,3 @@ def _overlaps_any(box: XYXY, regions: np.ndarray) -> bool:
     area = max((box[2] - box[0]) * (box[3] - box[1]), 1e-9)
     return bool(((iw * ih) / area > 1 / 3).any())
 
-
-def _iou(a: XYXY, b: XYXY) -> float:
-    iw = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    ih = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = iw * ih
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
