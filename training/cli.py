@@ -129,7 +129,12 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     f.add_argument("--batch", type=int, default=24)
     f.add_argument("--hours", type=float, help="wall-clock budget (stops early)")
     f.add_argument("--threads", type=int, default=1)
-    f.add_argument("--lr", type=float, default=1e-4)
+    f.add_argument("--lr", type=float, default=1e-4, help="starting learning rate")
+    f.add_argument("--lr-floor", type=float, default=0.1,
+                   help="the learning rate decays (cosine) to LR x this by the end of --steps or --hours")
+    f.add_argument("--init", type=Path, metavar="STATE.pt",
+                   help="start from this fine-tuned state dict (e.g. a previous run's recognizer.pt) "
+                        "instead of easyocr's english_g2")
     f.add_argument("--eval-every", type=int, default=50, help="steps between checks on the real val crops")
     f.set_defaults(func=cmd_ocr_finetune)
 
@@ -209,17 +214,24 @@ def cmd_ocr_finetune(args: argparse.Namespace) -> int:
     from .ocr import quantize_recognizer
     from .ocr_finetune import export_fine_tuned, fine_tune
 
+    if not 0 < args.lr_floor <= 1:
+        raise ConfigError(f"--lr-floor {args.lr_floor}: must be in (0, 1] (a share of --lr)")
+    if args.init is not None and not args.init.is_file():
+        raise ConfigError(f"--init {args.init}: no such state dict")
     try:
         args.out.mkdir(parents=True, exist_ok=True)
         regions = [r for r in args.regions.split(",") if r]
         report = fine_tune(args.plates, regions, args.out / "recognizer.pt", steps=args.steps, batch=args.batch,
-                           threads=args.threads, hours=args.hours, lr=args.lr, eval_every=args.eval_every)
+                           threads=args.threads, hours=args.hours, lr=args.lr, lr_floor=args.lr_floor,
+                           eval_every=args.eval_every, init=args.init)
         fp32 = export_fine_tuned(args.out / "recognizer.pt", args.out / "recognizer-fp32.onnx")
         int8 = quantize_recognizer(fp32, args.out / "recognizer-int8.onnx")
     except (ToolchainError, OSError) as e:
         return _fail(e)
     info = {**asdict(report), "regions": regions, "command": "stopline models ocr-finetune " +
-            f"--regions {args.regions} --steps {args.steps} --batch {args.batch} --lr {args.lr}"}
+            f"--regions {args.regions} --steps {args.steps} --batch {args.batch} --lr {args.lr} "
+            f"--lr-floor {args.lr_floor} --eval-every {args.eval_every}" +
+            (f" --hours {args.hours}" if args.hours else "") + (f" --init {args.init}" if args.init else "")}
     (args.out / "recognizer.train.json").write_text(json.dumps(info, indent=2))
     print(f"real val exact {report.val_exact_before:.3f} -> {report.val_exact_after:.3f} (step {report.best_step}); "
           f"onnx: {fp32}, {int8}")

@@ -7,13 +7,15 @@
   below the character row that the label leaves out, as a state name or slogan), drawn in the
   fonts on the machine (TrueType through Pillow, OpenCV's Hershey faces), with what cameras do:
   blur, low resolution, JPEG, glare, night/IR, tilt.
-* CTC loss on easyocr's own network (``english_g2``), Adam at a small learning rate; the model
+* CTC loss on easyocr's own network (``english_g2``, or a fine-tuned state dict to continue from),
+  Adam at a small learning rate decaying (cosine) to a tenth over the run; the model
   then goes through the same ONNX export and INT8 quantisation as the shipped recogniser.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -222,10 +224,32 @@ def _exact(model, converter, crops: list[PlateCrop], allowed: np.ndarray) -> flo
     return right / len(crops)
 
 
+def lr_at(progress: float, lr: float, floor: float) -> float:
+    """Cosine decay from ``lr`` at ``progress`` 0 to ``lr * floor`` at 1 (and after)."""
+    p = min(max(progress, 0.0), 1.0)
+    return lr * (floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * p)))
+
+
+def load_init(model, init: Path) -> None:
+    """Start from a fine-tuned state dict (``fine_tune``'s own output) instead of english_g2."""
+    if not init.is_file():
+        raise ToolchainError(f"--init {init}: no such state dict")
+    import torch
+
+    try:
+        model.load_state_dict(torch.load(init, map_location="cpu"))
+    except (RuntimeError, KeyError, EOFError, OSError) as e:
+        raise ToolchainError(f"--init {init}: not a state dict of the easyocr english_g2 recogniser: {e}") from None
+
+
 def fine_tune(plates_root: Path, regions: list[str], out_pt: Path, *, steps: int = 1500, batch: int = 24,
-              real_share: float = 0.5, lr: float = 1e-4, threads: int = 1, seed: int = 0,
-              hours: float | None = None, eval_every: int = 50) -> FineTuneReport:
-    """Fine-tune and save the best (by exact match on the real val crops) state dict to ``out_pt``."""
+              real_share: float = 0.5, lr: float = 1e-4, lr_floor: float = 0.1, threads: int = 1, seed: int = 0,
+              hours: float | None = None, eval_every: int = 50, init: Path | None = None) -> FineTuneReport:
+    """Fine-tune and save the best (by exact match on the real val crops) state dict to ``out_pt``.
+
+    ``init``: a state dict to start from (default: easyocr's english_g2). The learning rate decays
+    (cosine) from ``lr`` to ``lr * lr_floor`` over the run: over ``steps``, or over ``hours`` where
+    that budget ends first."""
     import torch
 
     torch.manual_seed(seed)
@@ -233,6 +257,8 @@ def fine_tune(plates_root: Path, regions: list[str], out_pt: Path, *, steps: int
     rng = np.random.default_rng(seed)
     reader = easyocr_reader(quantize=False, threads=threads)
     model, converter = reader.recognizer, reader.converter
+    if init is not None:
+        load_init(model, init)
     train = real_crops(plates_root, regions, "train")
     val = real_crops(plates_root, regions, "val")
     if not train:
@@ -251,6 +277,11 @@ def fine_tune(plates_root: Path, regions: list[str], out_pt: Path, *, steps: int
     started = time.time()
     step = 0
     for step in range(1, steps + 1):
+        progress = (step - 1) / steps
+        if hours is not None:
+            progress = max(progress, (time.time() - started) / (hours * 3600))
+        for group in opt.param_groups:
+            group["lr"] = lr_at(progress, lr, lr_floor)
         imgs, labels = [], []
         for _ in range(batch):
             if rng.random() < real_share:
@@ -272,7 +303,8 @@ def fine_tune(plates_root: Path, regions: list[str], out_pt: Path, *, steps: int
         torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
         opt.step()
         if step % 25 == 0:
-            log.info("ocr fine-tune: step %d/%d, loss %.3f, %.0fs", step, steps, loss_value, time.time() - started)
+            log.info("ocr fine-tune: step %d/%d, loss %.3f, lr %.2g, %.0fs", step, steps, loss_value,
+                     opt.param_groups[0]["lr"], time.time() - started)
         out_of_time = hours is not None and time.time() - started > hours * 3600
         if step % eval_every == 0 or step == steps or out_of_time:
             acc = _exact(model, converter, val, allowed)

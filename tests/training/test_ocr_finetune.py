@@ -58,3 +58,37 @@ def test_real_crops_take_only_the_split_asked_for(tmp_path):
     assert {c.text for c in train} == {f"AB{i}" for i in range(20) if plate_split("eu", f"p{i}") == "train"}
     assert all(c.image.shape[:2] == (20, 80) for c in train)
     assert not {c.text for c in train} & {c.text for c in real_crops(tmp_path, ["eu"], "test")}
+
+
+def test_learning_rate_decays_to_the_floor_over_the_run():
+    from stopline.training.ocr_finetune import lr_at
+
+    rates = [lr_at(p / 10, 1e-4, 0.1) for p in range(11)]
+    assert rates[0] == pytest.approx(1e-4) and rates[-1] == pytest.approx(1e-5)
+    assert all(a > b for a, b in zip(rates, rates[1:]))  # decays all the way, never climbs back
+    assert lr_at(1.7, 1e-4, 0.1) == pytest.approx(1e-5)  # past the budget: stays at the floor
+
+
+def test_init_names_a_missing_state_dict(tmp_path):
+    import subprocess
+    import sys
+
+    missing = tmp_path / "nothing.pt"
+    r = subprocess.run([sys.executable, "-m", "stopline", "models", "ocr-finetune", "--init", str(missing),
+                        "--out", str(tmp_path / "out")], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 2 and "--init" in r.stderr and "no such state dict" in r.stderr, r.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_init_loads_the_state_dict_it_names(tmp_path):
+    torch = pytest.importorskip("torch")
+    from stopline.training.env import ToolchainError
+    from stopline.training.ocr_finetune import load_init
+
+    trained, fresh = torch.nn.Linear(4, 3), torch.nn.Linear(4, 3)
+    torch.save(trained.state_dict(), tmp_path / "state.pt")
+    load_init(fresh, tmp_path / "state.pt")
+    assert torch.equal(fresh.weight, trained.weight) and torch.equal(fresh.bias, trained.bias)
+    torch.save(torch.nn.Linear(5, 3).state_dict(), tmp_path / "other.pt")
+    with pytest.raises(ToolchainError, match="other.pt"):
+        load_init(fresh, tmp_path / "other.pt")
