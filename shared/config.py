@@ -215,12 +215,22 @@ class VehicleDetectorConfig(StrictModel):
         default="onnx", description="onnx: the YOLO model gated by motion; motion: background subtraction only")
     model: str | None = Field(default=None, description="YOLO .onnx (or .pt with the train extra); "
                               "default: the shipped INT8 vehicle model")
-    confidence: float = Field(default=0.35, ge=0, le=1)
+    confidence: float = Field(default=0.5, ge=0, le=1, description="a track starts from a detection scoring "
+                              "this or more; such detections also explain moving blobs to the safety net")
+    keep_confidence: float = Field(default=0.1, ge=0, le=1, description="detections down to this score only keep "
+                                   "an existing track going (ByteTrack's second association: a car half hidden by "
+                                   "the one in front); never above confidence")
     realtime: bool = Field(default=True, description="pace files at their frame rate")
+
     outbox: str = Field(default="stopline-outbox.db", description="SQLite outbox of unsent events")
     process_every: int = Field(default=1, ge=1)
     safety_net: bool = Field(default=True, description="onnx backend: also track a moving blob no detection "
                              "explains once it behaves like a vehicle (evidence class 'motion')")
+
+    @property
+    def floor(self) -> float:
+        """The lowest score the model is asked for."""
+        return min(self.keep_confidence, self.confidence)
 
 
 class PlateFinderConfig(StrictModel):

@@ -35,7 +35,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     d.add_argument("--backend", choices=["onnx", "motion"], default="onnx",
                    help="onnx (default): the YOLO model gated by motion; motion: background subtraction only")
     d.add_argument("--model", help="YOLO .onnx model (INT8 or FP32); default: the shipped INT8 vehicle model")
-    d.add_argument("--confidence", type=float, default=0.35)
+    d.add_argument("--confidence", type=float, default=VehicleDetectorConfig.model_fields["confidence"].default,
+                   help="score a detection needs to start a track (lower: more sensitive, more false tracks)")
     d.add_argument("--sign-key", help="Ed25519 private key (PEM) to sign candidates with")
     d.add_argument("--read-plates", action="store_true",
                    help="also read each violation's plate, as the plate finder and reader services do")

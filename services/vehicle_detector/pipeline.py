@@ -57,7 +57,7 @@ def build_detector(config: VehicleDetectorConfig, camera: CameraConfig, scale: t
 
         # every camera of the process runs the same session (decode is per camera, inference is
         # not repeated per thread: one set of weights, one thread pool)
-        return shared_detector(config.model or vehicle_model(), conf=config.confidence)
+        return shared_detector(config.model or vehicle_model(), conf=config.floor)
     sx, sy = scale
     roi = [[(x * sx, y * sy) for x, y in ln.polygon] for ln in camera.lanes] or None
     return MotionDetector(roi_polygons=roi)
@@ -113,12 +113,15 @@ class DetectorPipeline:
         scale = (frame_size[0] / geo[0], frame_size[1] / geo[1]) if geo else (1.0, 1.0)
         self._scale = scale
         self.detector = self._onnx or build_detector(self.config, self.camera, scale)
-        self.tracker = Tracker(self.fps / self.config.process_every)
+        start = self.config.confidence  # a track starts from these; lower boxes only keep one going
+        self.tracker = Tracker(self.fps / self.config.process_every, activation=start, high_conf=start)
         self.rule = CrossingRule(self.camera, scale, frame_size=frame_size)
         self._net = None
         if self._onnx is not None and self.config.safety_net:
             roi = [[(x * scale[0], y * scale[1]) for x, y in ln.polygon] for ln in self.camera.lanes] or None
-            self._net = MotionSafetyNet(tuple(self.camera.travel_direction), roi_polygons=roi)  # type: ignore[arg-type]
+            # the net's boxes must be able to start a track
+            self._net = MotionSafetyNet(tuple(self.camera.travel_direction), roi_polygons=roi,  # type: ignore[arg-type]
+                                        score=max(0.6, self.config.confidence))
         self._last_tracks, self._last_classes = {}, {}
         self._model_class: dict[int, str] = {}  # track -> the model's last class for it
         self._motion_tracks: set[int] = set()  # tracks held by the safety net in the last frame
@@ -157,7 +160,7 @@ class DetectorPipeline:
         if self._net is not None:
             # boxes the tracker holds for the model explain blobs too (the model flickers)
             held = [b for tid, b in self._last_tracks.items() if tid not in self._motion_tracks]
-            det = self._net.update(frame, t, det, held)
+            det = self._net.update(frame, t, det, held, min_score=self.config.confidence)
             self.stats["motion_boxes"] = self._net.stats["added"]  # boxes only the net saw
         self._last_det = det
         return det

@@ -77,13 +77,15 @@ class MotionSafetyNet:
         return out
 
     def update(self, frame: np.ndarray, t: float, det: Detections,
-               tracked: list[XYXY] | tuple[XYXY, ...] = ()) -> Detections:
+               tracked: list[XYXY] | tuple[XYXY, ...] = (), min_score: float = 0.0) -> Detections:
         """``det`` plus the boxes of confirmed candidates; ``tracked``: boxes the tracker holds
-        (they explain blobs too)."""
+        (they explain blobs too). Only detections scoring ``min_score`` or more explain a blob: a
+        vehicle the model half sees (a dark pickup at 0.15) is what the net is there for."""
         blobs = self.motion.detect(frame)
         fh, fw = frame.shape[:2]
         area_min, area_max = self.min_area_frac * fw * fh, self.max_area_frac * fw * fh
-        known = np.concatenate([det.xyxy.reshape(-1, 4), np.asarray(tracked, np.float32).reshape(-1, 4)])
+        known = np.concatenate([det.xyxy[det.scores >= min_score].reshape(-1, 4),
+                                np.asarray(tracked, np.float32).reshape(-1, 4)])
         regions = self._explain_regions(known)
         self.stats["blobs"] += len(blobs)
         fresh: list[tuple[XYXY, bool]] = []

@@ -83,3 +83,55 @@ def test_a_stopping_car_and_cross_traffic_are_not_flagged():
     stopping = Car(0.5, 200, 160, stop_at=185)
     p, cands = run_blind([stopping], lambda t: "red", hidden=0, duration=8)
     assert cands == [] and p.stats["crossings"] == 0
+
+
+class Dim(Blind):
+    """The real detector, its boxes on one vehicle scored ``score`` (the model half sees it)."""
+
+    score = 0.4
+
+    def detect(self, frame: np.ndarray) -> Detections:
+        det = self.inner.detect(frame)
+        if self.hide is None or len(det) == 0:
+            return det
+        x1, y1, x2, y2 = self.hide
+        iw = np.clip(np.minimum(det.xyxy[:, 2], x2) - np.maximum(det.xyxy[:, 0], x1), 0, None)
+        ih = np.clip(np.minimum(det.xyxy[:, 3], y2) - np.maximum(det.xyxy[:, 1], y1), 0, None)
+        area = (det.xyxy[:, 2] - det.xyxy[:, 0]) * (det.xyxy[:, 3] - det.xyxy[:, 1])
+        on_it = iw * ih >= 0.2 * np.maximum(area, 1e-9)
+        return Detections(det.xyxy, np.where(on_it, np.minimum(det.scores, self.score), det.scores), det.class_ids)
+
+
+def run_dim(cars, phase_at, dimmed: int, *, score: float = 0.4, dim_from: float = 0.0, **config):
+    cam = camera(fps=FPS)
+    p = DetectorPipeline(cam, VehicleDetectorConfig(**config), "site1", frame_size=(640, 360), fps=FPS)
+    dim = Dim(p.detector)
+    dim.score = score
+    p.detector = dim
+    out = []
+    for i, t, img, boxes in frames(10.0, FPS, cars, phase_at):
+        dim.hide = boxes.get(dimmed) if t >= dim_from else None
+        out += p.process(img, i, 1_700_000_000 + t, t)
+    out += p.flush()
+    return p, [vc.candidate for vc, _ in out]
+
+
+def test_a_runner_the_model_only_half_sees_is_flagged():
+    """A runner the model only half sees (every box on it scored 0.4, below ``confidence``: a
+    dark pickup) is still flagged: its own boxes cannot start a track, the net's can."""
+    cars = [Car(1.0, 100, 150), Car(6.0, 420, 180)]
+    p, cands = run_dim(cars, red_after(4.5), dimmed=1)
+    assert len(cands) == 1, p.stats
+    assert cands[0].video_time_s == pytest.approx(cars[1].crossing_time(), abs=0.15)
+
+
+@pytest.mark.parametrize("keep, flagged", [(0.1, ["car"]), (0.5, [])])
+def test_low_scored_boxes_keep_a_started_track(keep, flagged):
+    """Scores between ``keep_confidence`` and ``confidence`` feed ByteTrack's second association:
+    a runner first seen well, then only dimly for its last metres (half hidden), stays tracked
+    and is flagged once with the model's class. With those boxes cut off (keep_confidence =
+    confidence; the net off to isolate the tracker) its track is lost before the line."""
+    cars = [Car(6.0, 420, 180)]
+    p, cands = run_dim(cars, red_after(4.5), dimmed=0, score=0.2, dim_from=cars[0].crossing_time() - 0.6,
+                       keep_confidence=keep, safety_net=False)
+    assert [c.vehicle_class for c in cands] == flagged, p.stats
