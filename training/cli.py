@@ -135,6 +135,9 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     f.add_argument("--init", type=Path, metavar="STATE.pt",
                    help="start from this fine-tuned state dict (e.g. a previous run's recognizer.pt) "
                         "instead of easyocr's english_g2")
+    f.add_argument("--reader-crops", action="store_true",
+                   help="also train (and choose the checkpoint) on the real plates as the plate reader crops "
+                        "them for its recogniser: the text line found inside the plate, normal and wide margin")
     f.add_argument("--eval-every", type=int, default=50, help="steps between checks on the real val crops")
     f.set_defaults(func=cmd_ocr_finetune)
 
@@ -223,7 +226,7 @@ def cmd_ocr_finetune(args: argparse.Namespace) -> int:
         regions = [r for r in args.regions.split(",") if r]
         report = fine_tune(args.plates, regions, args.out / "recognizer.pt", steps=args.steps, batch=args.batch,
                            threads=args.threads, hours=args.hours, lr=args.lr, lr_floor=args.lr_floor,
-                           eval_every=args.eval_every, init=args.init)
+                           eval_every=args.eval_every, init=args.init, reader_crops=args.reader_crops)
         fp32 = export_fine_tuned(args.out / "recognizer.pt", args.out / "recognizer-fp32.onnx")
         int8 = quantize_recognizer(fp32, args.out / "recognizer-int8.onnx")
     except (ToolchainError, OSError) as e:
@@ -231,7 +234,7 @@ def cmd_ocr_finetune(args: argparse.Namespace) -> int:
     info = {**asdict(report), "regions": regions, "command": "stopline models ocr-finetune " +
             f"--regions {args.regions} --steps {args.steps} --batch {args.batch} --lr {args.lr} "
             f"--lr-floor {args.lr_floor} --eval-every {args.eval_every}" +
-            (f" --hours {args.hours}" if args.hours else "") + (f" --init {args.init}" if args.init else "")}
+            (f" --hours {args.hours}" if args.hours else "") + (f" --init {args.init}" if args.init else "") + (" --reader-crops" if args.reader_crops else "")}
     (args.out / "recognizer.train.json").write_text(json.dumps(info, indent=2))
     print(f"real val exact {report.val_exact_before:.3f} -> {report.val_exact_after:.3f} (step {report.best_step}); "
           f"onnx: {fp32}, {int8}")

@@ -19,6 +19,7 @@ import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 import cv2
 import numpy as np
@@ -174,10 +175,10 @@ def _corners(txt: Path) -> np.ndarray | None:
     return pts if pts.shape == (4, 2) and np.ptp(pts[:, 0]) > 4 else None
 
 
-def real_crops(plates_root: Path, regions: list[str], split: str) -> list[PlateCrop]:
-    """Tight crops of the readable plates of ``split``: rectified from corners where given, else
-    the box."""
-    out = []
+def _labelled(plates_root: Path, regions: list[str], split: str) -> Iterator[tuple[str, str, np.ndarray, np.ndarray | None,
+                                                                               tuple[int, int, int, int]]]:
+    """(source, label, photo, labelled corners TL TR BR BL or None, box x y w h) of the readable
+    plates of ``split``."""
     for region in regions:
         for p in read_plate_photos(plates_root / region):
             if p.box is None or plate_split(region, p.image.stem) != split or not normalise(p.text):
@@ -186,13 +187,35 @@ def real_crops(plates_root: Path, regions: list[str], split: str) -> list[PlateC
             if img is None:
                 continue
             corners = _corners(p.image.with_suffix(".txt")) if p.image.with_suffix(".txt").is_file() else None
-            if corners is not None:
-                crop = rectify(img, corners)
-            else:
-                x, y, w, h = p.box
-                crop = img[max(0, y):y + h, max(0, x):x + w]
+            yield f"{region}/{p.image.name}", normalise(p.text), img, corners, p.box
+
+
+def real_crops(plates_root: Path, regions: list[str], split: str) -> list[PlateCrop]:
+    """Tight crops of the readable plates of ``split``: rectified from corners where given, else
+    the box."""
+    out = []
+    for source, text, img, corners, (x, y, w, h) in _labelled(plates_root, regions, split):
+        crop = rectify(img, corners) if corners is not None else img[max(0, y):y + h, max(0, x):x + w]
+        if crop.size:
+            out.append(PlateCrop(source, text, crop))
+    return out
+
+
+def line_crops(plates_root: Path, regions: list[str], split: str) -> list[PlateCrop]:
+    """The labelled plates' character rows as the plate reader crops them for its recogniser
+    (``PlateReader.line_crops``: the text line found again close up inside the plate, at the
+    reader's normal and wide margins, unstretched): what the recogniser reads in service."""
+    from stopline.shared.plates.reader import PlateReader
+    from stopline.shared.plates.types import PlateBox
+
+    reader = PlateReader(engine="rapidocr", localiser="textdet", stretch=1.0)
+    out = []
+    for source, text, img, corners, (x, y, w, h) in _labelled(plates_root, regions, split):
+        plate = PlateBox(box=(float(max(0, x)), float(max(0, y)), float(x + w), float(y + h)), score=1.0,
+                         corners=corners, source="label")
+        for k, crop in enumerate(reader.line_crops(img, plate)):
             if crop.size:
-                out.append(PlateCrop(f"{region}/{p.image.name}", normalise(p.text), crop))
+                out.append(PlateCrop(f"{source}#line{k}", text, crop))
     return out
 
 
@@ -244,12 +267,14 @@ def load_init(model, init: Path) -> None:
 
 def fine_tune(plates_root: Path, regions: list[str], out_pt: Path, *, steps: int = 1500, batch: int = 24,
               real_share: float = 0.5, lr: float = 1e-4, lr_floor: float = 0.1, threads: int = 1, seed: int = 0,
-              hours: float | None = None, eval_every: int = 50, init: Path | None = None) -> FineTuneReport:
+              hours: float | None = None, eval_every: int = 50, init: Path | None = None,
+              reader_crops: bool = False) -> FineTuneReport:
     """Fine-tune and save the best (by exact match on the real val crops) state dict to ``out_pt``.
 
     ``init``: a state dict to start from (default: easyocr's english_g2). The learning rate decays
     (cosine) from ``lr`` to ``lr * lr_floor`` over the run: over ``steps``, or over ``hours`` where
-    that budget ends first."""
+    that budget ends first. ``reader_crops``: the real plates also as the plate reader crops them
+    (``line_crops``), in training and in the val crops that choose the checkpoint."""
     import torch
 
     torch.manual_seed(seed)
@@ -261,6 +286,10 @@ def fine_tune(plates_root: Path, regions: list[str], out_pt: Path, *, steps: int
         load_init(model, init)
     train = real_crops(plates_root, regions, "train")
     val = real_crops(plates_root, regions, "val")
+    if reader_crops:
+        train += line_crops(plates_root, regions, "train")
+        val += line_crops(plates_root, regions, "val")
+    log.info("ocr fine-tune: %d real training crops, %d val crops", len(train), len(val))
     if not train:
         raise ToolchainError(f"{plates_root}: no real training crops in {regions}")
     fonts = _fonts()
@@ -269,6 +298,7 @@ def fine_tune(plates_root: Path, regions: list[str], out_pt: Path, *, steps: int
     for ch in LETTERS + DIGITS:
         allowed[converter.dict[ch]] = 1
     before = _exact(model, converter, val, allowed)
+    log.info("ocr fine-tune: real val exact before %.3f", before)
     best, best_step = before, 0
     torch.save(model.state_dict(), out_pt)
     opt = torch.optim.Adam(model.parameters(), lr=lr)

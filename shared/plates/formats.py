@@ -114,10 +114,11 @@ def _in_kind_group(read: RawRead, i: int) -> bool:
     return bool(near) and all(kinds[j] == kinds[i] for j in near)
 
 
-def _fit_one(read: RawRead, fmt: PlateFormat) -> tuple[str, list[float], float, int] | None:
+def _fit_one(read: RawRead, fmt: PlateFormat, bests: np.ndarray) -> tuple[str, list[float], float, int] | None:
+    """``bests``: ``read.probs.argmax(axis=1)`` (the same for every format tried)."""
     text, confs, penalty, swaps = [], [], 0.0, 0
     for i, (row, cls) in enumerate(zip(read.probs, fmt.pattern)):
-        best = int(row.argmax())
+        best = int(bests[i])
         allowed = np.ones(36, bool) if cls == "A" else (_LETTERS if cls == "L" else _DIGITS)
         if allowed[best]:
             text.append(ALPHABET[best])
@@ -166,6 +167,13 @@ def _trims(read: RawRead, droppable: np.ndarray | None) -> list[tuple[RawRead, f
     return out
 
 
+def colour_marks_apply(region: str) -> bool:
+    """Whether characters read on colour marks (``droppable``) may be left out in ``region``:
+    colour marks in the character row (country band, inspection sticker) are European; US and
+    Brazilian stickers and state/country names sit above or below the row."""
+    return region not in ("us", "br")
+
+
 def fit_format(read: RawRead, region: str = "auto", droppable: np.ndarray | None = None) -> FormatFit | None:
     """The best format-constrained text for one raw read, or None when nothing fits.
 
@@ -175,15 +183,18 @@ def fit_format(read: RawRead, region: str = "auto", droppable: np.ndarray | None
     best: FormatFit | None = None
     if len(read.probs) == 0:
         return None
-    if region in ("us", "br"):
-        # colour marks in the character row (country band, inspection sticker) are European:
-        # US and Brazilian stickers and state/country names sit above or below the row
+    if not colour_marks_apply(region):
         droppable = None
     for part, drop_cost, dropped in _trims(read, droppable):
+        bests = part.probs.argmax(axis=1)
         for fmt in formats_for(region):
             if len(fmt.pattern) != len(part.probs):
                 continue
-            fit = _fit_one(part, fmt)
+            # a fit only adds penalty (swaps): a format that cannot beat the best so far is skipped
+            floor = drop_cost + fmt.cost + (0.0 if fmt.specific else GENERIC_PENALTY)
+            if floor > MAX_PENALTY or (best is not None and floor >= best.penalty):
+                continue
+            fit = _fit_one(part, fmt, bests)
             if fit is None:
                 continue
             text, confs, penalty, swaps = fit

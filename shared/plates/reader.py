@@ -11,7 +11,7 @@ import numpy as np
 
 from .calibration import FULL_LENGTH, Calibration  # FULL_LENGTH: a sure read shorter gets a wider look too
 from .engines import OcrEngine, RawRead, make_engine
-from .formats import FormatFit, fit_format, fit_score, formats_for
+from .formats import FormatFit, colour_marks_apply, fit_format, fit_score, formats_for
 from .localise import (FirstFound, box_of, PlateLocaliser, TextDetLocaliser, make_localiser, plate_likeness, sharpness,
                        tighten)
 from .overlays import mask_zones
@@ -122,11 +122,19 @@ class PlateReader:
             return plate
         return tight
 
+    def line_crops(self, image: np.ndarray, plate: PlateBox) -> list[np.ndarray]:
+        """What the recogniser is given for one plate candidate: its text line (found again close
+        up), at the normal and at the wide margin."""
+        top = self._tighten(image, plate)
+        return [self._crop(image, top), self._crop(image, top, margin=WIDE_MARGIN)]
+
     def _score(self, raws: list[RawRead], crops: list[np.ndarray], plates: list[PlateBox],
                region: str) -> list[_Try]:
         tries = []
         for raw, crop, plate in zip(raws, crops, plates):
-            fit = fit_format(raw, region, droppable=droppable_characters(crop, raw.xs))
+            # (colour marks are looked for only where the region's plates have them)
+            droppable = droppable_characters(crop, raw.xs) if colour_marks_apply(region) else None
+            fit = fit_format(raw, region, droppable=droppable)
             if fit is not None:
                 tries.append(_Try(plate, fit, fit_score(fit), crop, raw))
         return tries

@@ -150,3 +150,16 @@ def test_a_piece_of_a_plate_is_no_plate(synth):
     reader = PlateReader(localiser=FirstFound(Partial(), TextDetLocaliser()))
     r = reader.read(img, region="eu")
     assert r is not None and r.text == "XLXF206", (r.text, r.guess)
+
+
+def test_colour_marks_are_looked_for_only_where_the_region_has_them(reader, synth, monkeypatch):
+    from stopline.shared.plates import reader as reader_module
+
+    calls = []
+    real = reader_module.droppable_characters
+    monkeypatch.setattr(reader_module, "droppable_characters", lambda crop, xs: calls.append(1) or real(crop, xs))
+    render_plate, _ = synth
+    crop = render_plate("7XYZ890", 30)
+    assert reader.read(crop, region="us").text == "7XYZ890"
+    assert not calls  # US (and BR) stickers sit off the character row: nothing to drop, nothing to compute
+    assert reader.read(crop, region="eu") is not None and calls

@@ -92,3 +92,25 @@ def test_init_loads_the_state_dict_it_names(tmp_path):
     torch.save(torch.nn.Linear(5, 3).state_dict(), tmp_path / "other.pt")
     with pytest.raises(ToolchainError, match="other.pt"):
         load_init(fresh, tmp_path / "other.pt")
+
+
+def test_line_crops_are_the_character_row_as_the_reader_crops_it(tmp_path):
+    from stopline.training.ocr_finetune import line_crops
+
+    folder = tmp_path / "eu"
+    folder.mkdir()
+    names = [f"p{i}" for i in range(40) if plate_split("eu", f"p{i}") == "train"][:2]
+    for name in names:
+        photo = np.full((240, 400, 3), 90, np.uint8)
+        cv2.rectangle(photo, (100, 100), (300, 150), (255, 255, 255), -1)  # the plate ...
+        cv2.putText(photo, "AB123", (115, 138), cv2.FONT_HERSHEY_SIMPLEX, 1.2, (0, 0, 0), 3)  # ... its row
+        cv2.putText(photo, "DEALER", (140, 170), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 255), 1)
+        cv2.imwrite(str(folder / f"{name}.jpg"), photo)
+        (folder / f"{name}.txt").write_text(f"{name}.jpg\t95\t95\t210\t60\tAB123\n")
+    crops = line_crops(tmp_path, ["eu"], "train")
+    assert [c.text for c in crops] == ["AB123"] * 4  # each plate at the normal and the wide margin
+    normal, wide = crops[0].image, crops[1].image
+    assert normal.shape[0] == wide.shape[0] == 48
+    assert normal.shape[1] < wide.shape[1]
+    # the row only: tighter than the labelled plate box (210 x 60 -> 48 px tall would be 168 wide)
+    assert normal.shape[1] > 2.5 * normal.shape[0] and normal.shape[1] / normal.shape[0] > 210 / 60
