@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from sqlalchemy import ColumnElement, String, any_, bindparam, select
+from sqlalchemy import BigInteger, ColumnElement, String, any_, bindparam, cast, func, or_, select
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
@@ -94,9 +94,9 @@ def lookup_many(session: Session, queries: Sequence[LookupQuery], threshold: flo
     all_keys = set().union(*keys_of) if keys_of else set()
     by_key: dict[str, list[Vehicle]] = {}
     if all_keys:
-        # each vehicle once; its index keys are the deletion keys of its plate (as the registry stores them)
-        for vehicle in session.scalars(select(Vehicle).where(Vehicle.id.in_(
-                select(RegistryKey.vehicle_id).where(_key_in(session, sorted(all_keys)))))):
+        # each vehicle once: those with a key among the plates' keys, and those whose plate is one
+        # (the registry stores a plate's deletions; the plate itself is vehicles.plate_norm)
+        for vehicle in session.scalars(select(Vehicle).where(_near(session, sorted(all_keys)))):
             for key in deletion_keys(vehicle.plate_norm):
                 by_key.setdefault(key, []).append(vehicle)
     results = []
@@ -109,12 +109,19 @@ def lookup_many(session: Session, queries: Sequence[LookupQuery], threshold: flo
     return results
 
 
-def _key_in(session: Session, keys: list[str]) -> ColumnElement[bool]:
-    """``key = ANY(:keys)`` on PostgreSQL: one array parameter, so the statement text is the same
-    for every batch (an IN list of hundreds of parameters is re-parsed by psycopg each time)."""
+def _near(session: Session, keys: list[str]) -> ColumnElement[bool]:
+    """The vehicles with one of ``keys`` in ``registry_keys`` or as their plate. PostgreSQL: one
+    array parameter, so the statement text is the same for every batch (an IN list of hundreds
+    of parameters is re-parsed by psycopg each time), and the key probe an array of ids: two
+    bitmap index scans ORed, where a UNION of the two probes is planned as two parallel workers
+    (~5 ms to start) once the batch is large."""
     if session.get_bind().dialect.name == "postgresql":
-        return RegistryKey.key == any_(bindparam("keys", keys, type_=ARRAY(String)))
-    return RegistryKey.key.in_(keys)
+        array = bindparam("keys", keys, type_=ARRAY(String))
+        ids = select(func.array_agg(RegistryKey.vehicle_id)).where(RegistryKey.key == any_(array))
+        return or_(Vehicle.id == any_(cast(ids.scalar_subquery(), ARRAY(BigInteger))),
+                   Vehicle.plate_norm == any_(array))
+    return or_(Vehicle.id.in_(select(RegistryKey.vehicle_id).where(RegistryKey.key.in_(keys))),
+               Vehicle.plate_norm.in_(keys))
 
 
 def lookup(session: Session, plate_norm: str | None, region: str | None, confidence: float | None,

@@ -24,6 +24,8 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 # SQLite only auto-increments INTEGER PRIMARY KEY; PostgreSQL gets BIGINT (1e9+ violations).
 BigId = BigInteger().with_variant(Integer(), "sqlite")
+# A normalised plate (A-Z, 0-9): byte order on PostgreSQL (migration 0006), SQLite's is byte order already.
+PlateText = String(16).with_variant(String(16, collation="C"), "postgresql")
 
 ROLES = ("reviewer", "supervisor", "admin")
 STATUSES = ("queued", "approved", "rejected", "escalated", "not_enforceable")
@@ -71,7 +73,7 @@ class Vehicle(Base):
     __table_args__ = (UniqueConstraint("plate_norm", "region", name="uq_vehicles_plate_region"),)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
-    plate_norm: Mapped[str] = mapped_column(String(16), index=True)
+    plate_norm: Mapped[str] = mapped_column(PlateText)  # indexed by the unique (plate_norm, region)
     plate: Mapped[str] = mapped_column(String(32))
     region: Mapped[str] = mapped_column(String(16))
     make: Mapped[str] = mapped_column(String(64), default="")
@@ -84,12 +86,13 @@ class Vehicle(Base):
 
 
 class RegistryKey(Base):
-    """Symmetric-delete index: the plate and each of its one-character deletions. Two plates
-    within one edit share at least one key, so the fuzzy lookup is a handful of index probes."""
+    """Symmetric-delete index: each one-character deletion of a vehicle's plate (the plate itself
+    is ``vehicles.plate_norm``). Two plates within one edit share a key, or one's plate is a key
+    of the other, so the fuzzy lookup is a handful of index probes of the two tables."""
 
     __tablename__ = "registry_keys"
 
-    key: Mapped[str] = mapped_column(String(16), primary_key=True)
+    key: Mapped[str] = mapped_column(PlateText, primary_key=True)
     vehicle_id: Mapped[int] = mapped_column(ForeignKey("vehicles.id", ondelete="CASCADE"), primary_key=True)
 
 

@@ -12,14 +12,18 @@ one transaction: all of it or nothing.
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import functools
 import io
+import operator
 import re
 import time
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import TracebackType
 from typing import TextIO
 
 from sqlalchemy import text
@@ -28,7 +32,7 @@ from sqlalchemy.orm import Session
 from . import audit
 from .desk import Desk
 from .models import User
-from .plates import MAX_PLATE
+from .plates import MAX_PLATE, deletions
 
 COLUMNS = ("plate", "region", "make", "model", "colour", "vehicle_class", "owner_name", "owner_address")
 REQUIRED = ("plate", "region", "owner_name")
@@ -40,7 +44,7 @@ _NOT_ALNUM = re.compile(r"[^A-Z0-9]")
 STAGE = ("line", "plate_norm", "plate", "region", "make", "model", "colour", "vehicle_class", "owner_name",
          "owner_address")
 _VALUES = ("plate", "make", "model", "colour", "vehicle_class", "owner_name", "owner_address")
-FLUSH_ROWS = 20_000  # rows per COPY write / executemany
+FLUSH_ROWS = 20_000  # SQLite: rows per executemany
 PROGRESS_EVERY = 100_000
 
 Progress = Callable[[str], None]
@@ -68,9 +72,21 @@ class ImportReport:
 
 def _plate_norm(plate: str) -> str:
     """``plates.normalise_plate`` without its cut at 16 characters (a longer plate is refused here)."""
+    if plate.isalnum() and plate.isascii():
+        return plate.upper()  # the usual case, ~10x cheaper than the general one
     if not plate.isascii():
         plate = unicodedata.normalize("NFKD", plate).encode("ascii", "ignore").decode()
     return _NOT_ALNUM.sub("", plate.upper())
+
+
+@functools.lru_cache(maxsize=4096)
+def _region(region: str) -> str | None:
+    """The region as stored (lower case), or None when it is not one (a registry has few)."""
+    region = region.lower()
+    return region if _REGION.match(region) else None
+
+
+_LIMIT_LIST = [_LIMITS[c] for c in COLUMNS]
 
 
 def _validate(values: list[str], order: list[int]) -> tuple[tuple | None, str | None]:
@@ -78,23 +94,24 @@ def _validate(values: list[str], order: list[int]) -> tuple[tuple | None, str | 
     without its line number, or the reason it is refused."""
     if len(values) != len(order):
         return None, "wrong number of fields"
-    plate, region, make, model, colour, vclass, owner, address = (values[i].strip() for i in order)
+    fields = [values[i].strip() for i in order]
+    plate, region, make, model, colour, vclass, owner, address = fields
     if not plate:
         return None, "plate is empty"
     if not region:
         return None, "region is empty"
     if not owner:
         return None, "owner_name is empty"
-    for name, value in zip(COLUMNS, (plate, region, make, model, colour, vclass, owner, address)):
-        if len(value) > _LIMITS[name]:
-            return None, f"{name} longer than {_LIMITS[name]} characters"
-    region = region.lower()
-    if not _REGION.match(region):
+    if any(map(operator.gt, map(len, fields), _LIMIT_LIST)):
+        name, limit = next((c, n) for c, n, v in zip(COLUMNS, _LIMIT_LIST, fields) if len(v) > n)
+        return None, f"{name} longer than {limit} characters"
+    stored_region = _region(region)
+    if stored_region is None:
         return None, "region: letters, digits, _ or - only"
     norm = _plate_norm(plate)
     if not 2 <= len(norm) <= MAX_PLATE:
         return None, f"plate {plate!r} has {len(norm)} letters/digits (2-{MAX_PLATE} needed)"
-    return (norm, plate, region, make, model, colour.lower(), vclass.lower(), owner, address), None
+    return (norm, plate, stored_region, make, model, colour.lower(), vclass.lower(), owner, address), None
 
 
 def import_registry(target: Desk | Session, source: str | Path | TextIO, *, actor: User | None = None,
@@ -129,28 +146,35 @@ def _import(session: Session, f: TextIO, actor: User | None, label: str, progres
                             + (f"; unknown {', '.join(extra)}" if extra else ""))
     order = [header.index(c) for c in COLUMNS]
     report = ImportReport()
-    stage = _Stage(session)
     read = 0
-    try:
-        for values in reader:
-            line = reader.line_num
-            read += 1
-            row, reason = _validate(values, order)
-            if row is None:
-                report.rejected.append((line, reason or "invalid"))
-            else:
-                stage.add((line, *row))
-            if read % PROGRESS_EVERY == 0:
-                say(f"{read:,} rows read, {len(report.rejected):,} rejected "
-                    f"({read / (time.perf_counter() - start):,.0f} rows/s)")
-    except (csv.Error, UnicodeDecodeError) as e:
-        raise RegistryError(f"{label}: line {reader.line_num}: {e}") from None
-    stage.flush()
+    with _Stage(session) as stage:
+        try:
+            for values in reader:
+                line = reader.line_num
+                read += 1
+                row, reason = _validate(values, order)
+                if row is None:
+                    report.rejected.append((line, reason or "invalid"))
+                else:
+                    stage.add((line, *row))
+                if read % PROGRESS_EVERY == 0:
+                    say(f"{read:,} rows read, {len(report.rejected):,} rejected "
+                        f"({read / (time.perf_counter() - start):,.0f} rows/s)")
+        except (csv.Error, UnicodeDecodeError) as e:
+            raise RegistryError(f"{label}: line {reader.line_num}: {e}") from None
     say(f"{read:,} rows read and staged, {len(report.rejected):,} rejected "
         f"({time.perf_counter() - start:.1f} s)")
+    t = time.perf_counter()
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("ANALYZE registry_stage"))  # temporary tables get no statistics otherwise
+        # the joins and groupings over the whole file hash in memory instead of spilling to disk
+        session.execute(text("SET LOCAL work_mem = '256MB'"))
+        # imports one at a time (new vehicles are those above the largest id); lookups go on reading
+        session.execute(text("LOCK TABLE vehicles IN SHARE ROW EXCLUSIVE MODE"))
     repeats = _reject_repeats(session, report)
+    say(f"{repeats:,} rows repeating an earlier plate and region ({time.perf_counter() - t:.1f} s)")
     _upsert(session, report, stage.staged - repeats, say)
-    stage.drop()
+    session.execute(text("DROP TABLE registry_stage"))
     report.rejected.sort()
     audit.record(session, actor, "registry.import", "registry", label[-64:], None, {
         "inserted": report.inserted, "updated": report.updated, "unchanged": report.unchanged,
@@ -160,43 +184,52 @@ def _import(session: Session, f: TextIO, actor: User | None, label: str, progres
 
 
 class _Stage:
-    """The temporary staging table, filled in batches: COPY on PostgreSQL, executemany on SQLite."""
+    """The temporary staging table, filled while the file is read: on PostgreSQL one ``COPY``
+    for the whole file, a row at a time (the server stores rows while the next are read and
+    checked here); on SQLite ``executemany`` per batch of rows."""
 
     def __init__(self, session: Session):
         self.conn = session.connection()
         self.postgres = self.conn.dialect.name == "postgresql"
         self.rows: list[tuple] = []
         self.staged = 0  # rows written to the table
-        columns = ", ".join(f"{c} {'INTEGER' if c == 'line' else 'TEXT'} NOT NULL" for c in STAGE)
+        self._open = contextlib.ExitStack()
+        text_type = 'TEXT COLLATE "C"' if self.postgres else "TEXT"  # byte order, as vehicles.plate_norm
+        columns = ", ".join(f"{c} {'INTEGER' if c == 'line' else text_type} NOT NULL" for c in STAGE)
         self.conn.exec_driver_sql(f"CREATE TEMP TABLE registry_stage ({columns})"
                                   + (" ON COMMIT DROP" if self.postgres else ""))
 
+    def __enter__(self) -> _Stage:
+        if self.postgres:
+            cursor = self._open.enter_context(self.conn.connection.dbapi_connection.cursor())
+            # text format, written by psycopg's row formatter: less CPU on both sides than CSV
+            self._copy = self._open.enter_context(cursor.copy(f"COPY registry_stage ({', '.join(STAGE)}) FROM STDIN"))
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None) -> None:
+        if kind is None:
+            try:
+                self.flush()
+            except BaseException as e:
+                self._open.__exit__(type(e), e, e.__traceback__)
+                raise
+        self._open.__exit__(kind, error, tb)  # ends the COPY (aborts it on an error), closes its cursor
+
     def add(self, row: tuple) -> None:
+        if self.postgres:
+            self._copy.write_row(row)
+            self.staged += 1
+            return
         self.rows.append(row)
         if len(self.rows) >= FLUSH_ROWS:
             self.flush()
 
     def flush(self) -> None:
-        if not self.rows:
-            return
-        if self.postgres:
-            buf = io.StringIO()
-            csv.writer(buf, lineterminator="\n").writerows(self.rows)
-            cur = self.conn.connection.dbapi_connection.cursor()
-            try:
-                with cur.copy(f"COPY registry_stage ({', '.join(STAGE)}) FROM STDIN "
-                              f"WITH (FORMAT csv, FORCE_NOT_NULL ({', '.join(STAGE)}))") as copy:
-                    copy.write(buf.getvalue())
-            finally:
-                cur.close()
-        else:
+        if self.rows:
             self.conn.exec_driver_sql(f"INSERT INTO registry_stage VALUES ({', '.join('?' * len(STAGE))})",
                                       self.rows)
-        self.staged += len(self.rows)
-        self.rows = []
-
-    def drop(self) -> None:
-        self.conn.exec_driver_sql("DROP TABLE registry_stage")
+            self.staged += len(self.rows)
+            self.rows = []
 
 
 def _reject_repeats(session: Session, report: ImportReport) -> int:
@@ -223,36 +256,47 @@ _UPDATE = text(f"UPDATE vehicles SET {', '.join(f'{c} = s.{c}' for c in _VALUES)
 _INSERT = text(
     f"INSERT INTO vehicles (plate_norm, region, {', '.join(_VALUES)}, updated_at) "
     f"SELECT s.plate_norm, s.region, {', '.join(f's.{c}' for c in _VALUES)}, :now FROM registry_stage s "
-    "WHERE NOT EXISTS (SELECT 1 FROM vehicles v WHERE v.plate_norm = s.plate_norm AND v.region = s.region) "
-    "ORDER BY s.plate_norm, s.region")
-# The symmetric-delete keys of the new vehicles (``plates.deletion_keys``): the plate, and the plate
-# without its i-th character for each i that does not repeat the character before it (deleting
-# either of two equal neighbours gives the same key, so each key comes once).
+    "WHERE NOT EXISTS (SELECT 1 FROM vehicles v WHERE v.plate_norm = s.plate_norm AND v.region = s.region)")
+# SQLite: the new vehicles' lookup keys (``plates.deletions``): the plate without its i-th character,
+# for each i that does not repeat the character before it (deleting either of two equal neighbours
+# gives the same key, so each key comes once). The plate itself is vehicles.plate_norm.
 _KEYS = text(
     "INSERT INTO registry_keys (key, vehicle_id) "  # INSERT first: SQLite counts the rows of an INSERT only
-    f"WITH RECURSIVE pos(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM pos WHERE i < {MAX_PLATE}) "
-    "SELECT CASE WHEN pos.i = 0 THEN v.plate_norm "
-    "ELSE substr(v.plate_norm, 1, pos.i - 1) || substr(v.plate_norm, pos.i + 1) END, v.id "
+    f"WITH RECURSIVE pos(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM pos WHERE i < {MAX_PLATE}) "
+    "SELECT substr(v.plate_norm, 1, pos.i - 1) || substr(v.plate_norm, pos.i + 1), v.id "
     "FROM vehicles v JOIN pos ON pos.i <= length(v.plate_norm) "
-    "WHERE v.id > :after AND (pos.i <= 1 OR substr(v.plate_norm, pos.i, 1) <> substr(v.plate_norm, pos.i - 1, 1))")
+    "WHERE v.id > :after AND (pos.i = 1 OR substr(v.plate_norm, pos.i, 1) <> substr(v.plate_norm, pos.i - 1, 1))")
+KEYS_CHUNK = 50_000  # PostgreSQL: vehicles read back per COPY of their keys
+
+# PostgreSQL, a first load (an import that at least doubles the registry): the unique (plate,
+# region) index and the keys' primary key are dropped and built again after the rows are in, one
+# sort each instead of one index insertion per row. The keys' foreign key is added back NOT VALID:
+# every key was just computed from a vehicle of this same transaction, so the check of all of them
+# would find nothing; the constraint still checks every key written later and still deletes a
+# vehicle's keys with it. Until the import commits, lookups wait (import before violations arrive).
+BULK_MIN = 100_000
+_UNIQUE = "uq_vehicles_plate_region"  # as migration 0001 names them
+_KEYS_PK, _KEYS_FK = "registry_keys_pkey", "registry_keys_vehicle_id_fkey"
 
 
-# PostgreSQL: when an import at least doubles the registry (a first load), the keys table's primary
-# key and foreign key are dropped, the keys inserted, then both rebuilt in one pass each (a sort,
-# an anti-join) instead of one index insertion and one foreign-key check per key (~3x faster).
-# Until the import commits this blocks lookups, which only matters if violations already arrive.
-BULK_KEYS_MIN = 100_000
-_KEYS_PK, _KEYS_FK = "registry_keys_pkey", "registry_keys_vehicle_id_fkey"  # as migration 0001 names them
-
-
-def _add_keys_rebuilding_index(session: Session, after: int) -> int:
-    session.execute(text("SET LOCAL maintenance_work_mem = '256MB'"))
-    session.execute(text(f"ALTER TABLE registry_keys DROP CONSTRAINT {_KEYS_FK}"))
-    session.execute(text(f"ALTER TABLE registry_keys DROP CONSTRAINT {_KEYS_PK}"))
-    keys = session.execute(_KEYS, {"after": after}).rowcount
-    session.execute(text(f"ALTER TABLE registry_keys ADD CONSTRAINT {_KEYS_PK} PRIMARY KEY (key, vehicle_id)"))
-    session.execute(text(f"ALTER TABLE registry_keys ADD CONSTRAINT {_KEYS_FK} FOREIGN KEY (vehicle_id) "
-                         "REFERENCES vehicles (id) ON DELETE CASCADE"))
+def _copy_keys(session: Session, after: int) -> int:
+    """PostgreSQL: the keys of the vehicles above id ``after``, computed here (``plates.deletions``)
+    and written by COPY: the server stores them a page at a time while the next are computed
+    (``INSERT ... SELECT`` of the same keys costs it ~3x the CPU, one heap insertion per key)."""
+    keys = 0
+    with session.connection().connection.dbapi_connection.cursor() as cur:
+        while rows := cur.execute("SELECT id, plate_norm FROM vehicles WHERE id > %s ORDER BY id LIMIT %s",
+                                  (after, KEYS_CHUNK)).fetchall():
+            with cur.copy("COPY registry_keys (key, vehicle_id) FROM STDIN") as copy:
+                for i in range(0, len(rows), 5_000):
+                    lines = []
+                    for vid, plate in rows[i:i + 5_000]:
+                        found = deletions(plate)  # A-Z and 0-9: nothing to escape
+                        keys += len(found)
+                        tail = f"\t{vid}\n"
+                        lines.append(tail.join(found) + tail)
+                    copy.write("".join(lines))
+            after = rows[-1][0]
     return keys
 
 
@@ -260,24 +304,35 @@ def _upsert(session: Session, report: ImportReport, staged: int, say: Progress) 
     """Set-based: update the changed registrations, insert the new ones and their keys."""
     postgres = session.get_bind().dialect.name == "postgresql"
     t = time.perf_counter()
-    if postgres:
-        session.execute(text("ANALYZE registry_stage"))  # temporary tables get no statistics otherwise
-        # imports one at a time (new vehicles are those above the largest id); lookups go on reading
-        session.execute(text("LOCK TABLE vehicles IN SHARE ROW EXCLUSIVE MODE"))
     now = time.time()
     report.updated = session.execute(_UPDATE, {"now": now}).rowcount
     say(f"{report.updated:,} registrations updated ({time.perf_counter() - t:.1f} s)")
     t = time.perf_counter()
     after = session.execute(text("SELECT coalesce(max(id), 0) FROM vehicles")).scalar_one()
+    # at most ``after`` staged rows are registered already, so at least this many are new
+    bulk = postgres and staged - after >= max(BULK_MIN, after)
+    if bulk:
+        session.execute(text("SET LOCAL maintenance_work_mem = '512MB'"))  # the index builds sort in memory
+        session.execute(text(f"ALTER TABLE vehicles DROP CONSTRAINT {_UNIQUE}"))
     report.inserted = session.execute(_INSERT, {"now": now}).rowcount
+    if bulk:
+        session.execute(text(f"ALTER TABLE vehicles ADD CONSTRAINT {_UNIQUE} UNIQUE (plate_norm, region)"))
     say(f"{report.inserted:,} registrations inserted ({time.perf_counter() - t:.1f} s)")
     report.unchanged = staged - report.inserted - report.updated
     if report.inserted:
         t = time.perf_counter()
-        if postgres and report.inserted >= max(BULK_KEYS_MIN, after):
-            keys = _add_keys_rebuilding_index(session, after)
-        else:
+        if not postgres:
             keys = session.execute(_KEYS, {"after": after}).rowcount
+        elif bulk:
+            session.execute(text(f"ALTER TABLE registry_keys DROP CONSTRAINT {_KEYS_FK}"))
+            session.execute(text(f"ALTER TABLE registry_keys DROP CONSTRAINT {_KEYS_PK}"))
+            keys = _copy_keys(session, after)
+            say(f"{keys:,} lookup keys written ({time.perf_counter() - t:.1f} s); indexing them")
+            session.execute(text(f"ALTER TABLE registry_keys ADD CONSTRAINT {_KEYS_PK} PRIMARY KEY (key, vehicle_id)"))
+            session.execute(text(f"ALTER TABLE registry_keys ADD CONSTRAINT {_KEYS_FK} FOREIGN KEY (vehicle_id) "
+                                 "REFERENCES vehicles (id) ON DELETE CASCADE NOT VALID"))
+        else:
+            keys = _copy_keys(session, after)
         say(f"{keys:,} lookup keys added ({time.perf_counter() - t:.1f} s)")
     if postgres and report.inserted + report.updated >= 10_000:
         session.execute(text("ANALYZE vehicles"))  # fresh statistics keep the lookups' plans right

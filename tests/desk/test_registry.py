@@ -66,10 +66,10 @@ def test_a_bulk_import_and_its_reimport_count_every_row(desk, monkeypatch):
     from sqlalchemy.exc import IntegrityError
 
     from stopline.services.violation_desk import registry
-    from stopline.services.violation_desk.plates import deletion_keys
+    from stopline.services.violation_desk.plates import deletions
     from stopline.services.violation_desk.registry import registry_csv
 
-    monkeypatch.setattr(registry, "BULK_KEYS_MIN", 1000)  # the first load rebuilds the key index (PostgreSQL)
+    monkeypatch.setattr(registry, "BULK_MIN", 1000)  # the first load rebuilds the indexes (PostgreSQL)
     first = import_registry(desk, io.StringIO(registry_csv(_rows(3000))))
     assert (first.inserted, first.updated, first.unchanged, first.rejected) == (3000, 0, 0, [])
     again = import_registry(desk, io.StringIO(registry_csv(_rows(3000))))
@@ -82,19 +82,26 @@ def test_a_bulk_import_and_its_reimport_count_every_row(desk, monkeypatch):
     with desk.session() as s:
         assert s.scalar(select(func.count()).select_from(Vehicle)) == 3050
         assert s.scalar(select(Vehicle.owner_address).where(Vehicle.plate_norm == "B000000X")) == "moved"
+        first_id = s.scalar(select(Vehicle.id).where(Vehicle.plate_norm == "B000000X"))
         for plate in ("B000000X", "B003049X"):  # from the first load, from the third
             vid = s.scalar(select(Vehicle.id).where(Vehicle.plate_norm == plate))
             keys = set(s.scalars(select(RegistryKey.key).where(RegistryKey.vehicle_id == vid)))
-            assert keys == deletion_keys(plate)
-    with desk.engine.connect() as conn:  # the keys' primary key and foreign key are in force again
-        for bad in ("('B000000X', 1)", "('ZZZ', 999999)"):
+            assert keys == deletions(plate)
+    with desk.engine.connect() as conn:  # the indexes and the foreign key are in force again
+        for bad in (f"registry_keys (key, vehicle_id) VALUES ('000000X', {first_id})",  # a key it has
+                    "registry_keys (key, vehicle_id) VALUES ('ZZZ', 999999)",  # no such vehicle
+                    "vehicles (plate_norm, plate, region, make, model, colour, vehicle_class, owner_name, "
+                    "owner_address, updated_at) VALUES ('B000000X', 'B000000X', 'eu', '', '', '', '', 'x', '', 1)"):
             with pytest.raises(IntegrityError), conn.begin():
-                conn.execute(text(f"INSERT INTO registry_keys (key, vehicle_id) VALUES {bad}"))
+                conn.execute(text(f"INSERT INTO {bad}"))
+        with conn.begin():  # deleting a vehicle deletes its keys
+            conn.execute(text(f"DELETE FROM vehicles WHERE id = {first_id}"))
+        assert conn.execute(text(f"SELECT count(*) FROM registry_keys WHERE vehicle_id = {first_id}")).scalar() == 0
 
 
-def test_lookup_keys_are_the_deletion_keys_of_each_plate(desk):
+def test_lookup_keys_are_the_deletions_of_each_plate(desk):
     from stopline.services.violation_desk.lookup import lookup
-    from stopline.services.violation_desk.plates import deletion_keys
+    from stopline.services.violation_desk.plates import deletions
 
     plates = ["AAB11", "ZZZZ", "AB123CD", "ABCDEFGHJKLMNPRS", "Q1", "O0O0O0", "AB-12 2C"]
     csv_text = HEADER + "\n" + "".join(f"{p},eu,VW,Golf,red,car,Owner {i},x\n" for i, p in enumerate(plates))
@@ -102,7 +109,7 @@ def test_lookup_keys_are_the_deletion_keys_of_each_plate(desk):
     with desk.session() as s:
         for v in s.scalars(select(Vehicle)):
             keys = set(s.scalars(select(RegistryKey.key).where(RegistryKey.vehicle_id == v.id)))
-            assert keys == deletion_keys(v.plate_norm), v.plate_norm
+            assert keys == deletions(v.plate_norm), v.plate_norm  # not the plate: vehicles.plate_norm has it
         found = lookup(s, "AB1223C", "eu", 0.99, 0.9)  # one deletion away from AB122C ("AB-12 2C")
         assert [m.vehicle.plate_norm for m in found.candidates] == ["AB122C"]
 
@@ -125,7 +132,22 @@ def test_progress_is_reported_while_importing(desk, monkeypatch):
     assert [ln.split(" rows read")[0] for ln in lines if "rows/s" in ln] == ["1,000", "2,000"]
     assert any(ln.startswith("2,501 rows read and staged, 1 rejected") for ln in lines)
     assert "2,500 registrations inserted" in " ".join(lines) and lines[-1].startswith("done in")
-    from stopline.services.violation_desk.plates import deletion_keys
+    from stopline.services.violation_desk.plates import deletions
 
-    keys = sum(len(deletion_keys(f"B{i:06d}X")) for i in range(2500))
+    keys = sum(len(deletions(f"B{i:06d}X")) for i in range(2500))
     assert f"{keys:,} lookup keys added" in " ".join(lines)
+
+
+def test_a_file_broken_halfway_imports_nothing(desk, monkeypatch, tmp_path):
+    """The rows staged before the broken line go with the transaction; the desk goes on."""
+    from stopline.services.violation_desk import registry
+
+    monkeypatch.setattr(registry, "FLUSH_ROWS", 700)
+    good = registry.registry_csv(_rows(3000))
+    path = tmp_path / "broken.csv"
+    path.write_bytes(good.encode() + b"B999999X,eu,VW,Golf,red,car,\xff\xfe,y\n")  # not UTF-8
+    with pytest.raises(RegistryError, match=r"broken.csv: line \d+: 'utf-8' codec can't decode"):
+        import_registry(desk, path)
+    with desk.session() as s:
+        assert s.scalar(select(func.count()).select_from(Vehicle)) == 0
+    assert import_registry(desk, io.StringIO(good)).inserted == 3000
