@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import ColumnElement, String, any_, bindparam, select
 from sqlalchemy.dialects.postgresql import ARRAY
-from sqlalchemy.orm import InstrumentedAttribute, Session
+from sqlalchemy.orm import Session
 
 from .models import RegistryKey, Vehicle
 from .plates import deletion_keys, relation
@@ -94,16 +94,9 @@ def lookup_many(session: Session, queries: Sequence[LookupQuery], threshold: flo
     all_keys = set().union(*keys_of) if keys_of else set()
     by_key: dict[str, list[Vehicle]] = {}
     if all_keys:
-        # each vehicle once: those with a key among the plates' keys, and those whose plate is one
-        # (registry_keys holds a plate's deletions; the plate itself is vehicles.plate_norm). Two
-        # statements: PostgreSQL plans a UNION of the two probes as two parallel workers once the
-        # batch is large (~5 ms to start them), and an OR of them as a sequential scan comparing
-        # each row with every key while the registry is small.
-        probe = sorted(all_keys)
-        found = {v.id: v for v in session.scalars(select(Vehicle).where(Vehicle.id.in_(
-            select(RegistryKey.vehicle_id).where(_in(session, RegistryKey.key, probe)))))}
-        found.update((v.id, v) for v in session.scalars(select(Vehicle).where(_in(session, Vehicle.plate_norm, probe))))
-        for vehicle in found.values():
+        # each vehicle once; its index keys are the deletion keys of its plate (as the registry stores them)
+        for vehicle in session.scalars(select(Vehicle).where(Vehicle.id.in_(
+                select(RegistryKey.vehicle_id).where(_key_in(session, sorted(all_keys)))))):
             for key in deletion_keys(vehicle.plate_norm):
                 by_key.setdefault(key, []).append(vehicle)
     results = []
@@ -116,12 +109,12 @@ def lookup_many(session: Session, queries: Sequence[LookupQuery], threshold: flo
     return results
 
 
-def _in(session: Session, column: InstrumentedAttribute[str], keys: list[str]) -> ColumnElement[bool]:
-    """``column = ANY(:keys)`` on PostgreSQL: one array parameter, so the statement text is the same
+def _key_in(session: Session, keys: list[str]) -> ColumnElement[bool]:
+    """``key = ANY(:keys)`` on PostgreSQL: one array parameter, so the statement text is the same
     for every batch (an IN list of hundreds of parameters is re-parsed by psycopg each time)."""
     if session.get_bind().dialect.name == "postgresql":
-        return column == any_(bindparam("keys", keys, type_=ARRAY(String)))
-    return column.in_(keys)
+        return RegistryKey.key == any_(bindparam("keys", keys, type_=ARRAY(String)))
+    return RegistryKey.key.in_(keys)
 
 
 def lookup(session: Session, plate_norm: str | None, region: str | None, confidence: float | None,

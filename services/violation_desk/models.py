@@ -86,9 +86,8 @@ class Vehicle(Base):
 
 
 class RegistryKey(Base):
-    """Symmetric-delete index: each one-character deletion of a vehicle's plate (the plate itself
-    is ``vehicles.plate_norm``). Two plates within one edit share a key, or one's plate is a key
-    of the other, so the fuzzy lookup is a handful of index probes of the two tables."""
+    """Symmetric-delete index: the plate and each of its one-character deletions. Two plates
+    within one edit share at least one key, so the fuzzy lookup is a handful of index probes."""
 
     __tablename__ = "registry_keys"
 

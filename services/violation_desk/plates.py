@@ -42,17 +42,13 @@ def plate_from_reviewer(text: str) -> str:
     return norm
 
 
-def deletions(plate: str) -> set[str]:
-    """Each one-character deletion of the plate (what ``registry_keys`` stores for a vehicle)."""
-    keys = {plate[:i] + plate[i + 1 :] for i in range(len(plate))}
+def deletion_keys(plate: str) -> set[str]:
+    """The plate and each of its one-character deletions (the symmetric-delete index keys)."""
+    keys = {plate}
+    for i in range(len(plate)):
+        keys.add(plate[:i] + plate[i + 1 :])
     keys.discard("")
     return keys
-
-
-def deletion_keys(plate: str) -> set[str]:
-    """The plate and each of its one-character deletions (the symmetric-delete keys: two plates
-    within one edit share at least one)."""
-    return deletions(plate) | {plate} if plate else set()
 
 
 def is_confusion(a: str, b: str) -> bool:

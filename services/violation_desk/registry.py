@@ -32,7 +32,7 @@ from sqlalchemy.orm import Session
 from . import audit
 from .desk import Desk
 from .models import User
-from .plates import MAX_PLATE, deletions
+from .plates import MAX_PLATE, deletion_keys
 
 COLUMNS = ("plate", "region", "make", "model", "colour", "vehicle_class", "owner_name", "owner_address")
 REQUIRED = ("plate", "region", "owner_name")
@@ -261,15 +261,16 @@ _INSERT_NEW = (
 # pages; a PostgreSQL first load builds those indexes after the rows are in and skips the sort.
 _INSERT = text(_INSERT_NEW + " ORDER BY s.plate_norm, s.region")
 _INSERT_UNSORTED = text(_INSERT_NEW)
-# SQLite: the new vehicles' lookup keys (``plates.deletions``): the plate without its i-th character,
-# for each i that does not repeat the character before it (deleting either of two equal neighbours
-# gives the same key, so each key comes once). The plate itself is vehicles.plate_norm.
+# SQLite: the symmetric-delete keys of the new vehicles (``plates.deletion_keys``): the plate, and the
+# plate without its i-th character for each i that does not repeat the character before it (deleting
+# either of two equal neighbours gives the same key, so each key comes once).
 _KEYS = text(
     "INSERT INTO registry_keys (key, vehicle_id) "  # INSERT first: SQLite counts the rows of an INSERT only
-    f"WITH RECURSIVE pos(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM pos WHERE i < {MAX_PLATE}) "
-    "SELECT substr(v.plate_norm, 1, pos.i - 1) || substr(v.plate_norm, pos.i + 1), v.id "
+    f"WITH RECURSIVE pos(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM pos WHERE i < {MAX_PLATE}) "
+    "SELECT CASE WHEN pos.i = 0 THEN v.plate_norm "
+    "ELSE substr(v.plate_norm, 1, pos.i - 1) || substr(v.plate_norm, pos.i + 1) END, v.id "
     "FROM vehicles v JOIN pos ON pos.i <= length(v.plate_norm) "
-    "WHERE v.id > :after AND (pos.i = 1 OR substr(v.plate_norm, pos.i, 1) <> substr(v.plate_norm, pos.i - 1, 1))")
+    "WHERE v.id > :after AND (pos.i <= 1 OR substr(v.plate_norm, pos.i, 1) <> substr(v.plate_norm, pos.i - 1, 1))")
 KEYS_CHUNK = 50_000  # PostgreSQL: vehicles read back per COPY of their keys
 
 # PostgreSQL, a first load (an import that at least doubles the registry): the unique (plate,
@@ -284,7 +285,7 @@ _KEYS_PK, _KEYS_FK = "registry_keys_pkey", "registry_keys_vehicle_id_fkey"
 
 
 def _copy_keys(session: Session, after: int) -> int:
-    """PostgreSQL: the keys of the vehicles above id ``after``, computed here (``plates.deletions``)
+    """PostgreSQL: the keys of the vehicles above id ``after``, computed here (``plates.deletion_keys``)
     and written by COPY: the server stores them a page at a time while the next are computed
     (``INSERT ... SELECT`` of the same keys costs it ~3x the CPU, one heap insertion per key)."""
     keys = 0
@@ -295,7 +296,7 @@ def _copy_keys(session: Session, after: int) -> int:
                 for i in range(0, len(rows), 5_000):
                     lines = []
                     for vid, plate in rows[i:i + 5_000]:
-                        found = deletions(plate)  # A-Z and 0-9: nothing to escape
+                        found = deletion_keys(plate)  # A-Z and 0-9: nothing to escape
                         keys += len(found)
                         tail = f"\t{vid}\n"
                         lines.append(tail.join(found) + tail)

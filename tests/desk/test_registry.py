@@ -66,7 +66,7 @@ def test_a_bulk_import_and_its_reimport_count_every_row(desk, monkeypatch):
     from sqlalchemy.exc import IntegrityError
 
     from stopline.services.violation_desk import registry
-    from stopline.services.violation_desk.plates import deletions
+    from stopline.services.violation_desk.plates import deletion_keys
     from stopline.services.violation_desk.registry import registry_csv
 
     monkeypatch.setattr(registry, "BULK_MIN", 1000)  # the first load rebuilds the indexes (PostgreSQL)
@@ -86,7 +86,7 @@ def test_a_bulk_import_and_its_reimport_count_every_row(desk, monkeypatch):
         for plate in ("B000000X", "B003049X"):  # from the first load, from the third
             vid = s.scalar(select(Vehicle.id).where(Vehicle.plate_norm == plate))
             keys = set(s.scalars(select(RegistryKey.key).where(RegistryKey.vehicle_id == vid)))
-            assert keys == deletions(plate)
+            assert keys == deletion_keys(plate)
     with desk.engine.connect() as conn:  # the indexes and the foreign key are in force again
         for bad in (f"registry_keys (key, vehicle_id) VALUES ('000000X', {first_id})",  # a key it has
                     "registry_keys (key, vehicle_id) VALUES ('ZZZ', 999999)",  # no such vehicle
@@ -99,9 +99,9 @@ def test_a_bulk_import_and_its_reimport_count_every_row(desk, monkeypatch):
         assert conn.execute(text(f"SELECT count(*) FROM registry_keys WHERE vehicle_id = {first_id}")).scalar() == 0
 
 
-def test_lookup_keys_are_the_deletions_of_each_plate(desk):
+def test_lookup_keys_are_the_deletion_keys_of_each_plate(desk):
     from stopline.services.violation_desk.lookup import lookup
-    from stopline.services.violation_desk.plates import deletions
+    from stopline.services.violation_desk.plates import deletion_keys
 
     plates = ["AAB11", "ZZZZ", "AB123CD", "ABCDEFGHJKLMNPRS", "Q1", "O0O0O0", "AB-12 2C"]
     csv_text = HEADER + "\n" + "".join(f"{p},eu,VW,Golf,red,car,Owner {i},x\n" for i, p in enumerate(plates))
@@ -109,7 +109,7 @@ def test_lookup_keys_are_the_deletions_of_each_plate(desk):
     with desk.session() as s:
         for v in s.scalars(select(Vehicle)):
             keys = set(s.scalars(select(RegistryKey.key).where(RegistryKey.vehicle_id == v.id)))
-            assert keys == deletions(v.plate_norm), v.plate_norm  # not the plate: vehicles.plate_norm has it
+            assert keys == deletion_keys(v.plate_norm), v.plate_norm
         found = lookup(s, "AB1223C", "eu", 0.99, 0.9)  # one deletion away from AB122C ("AB-12 2C")
         assert [m.vehicle.plate_norm for m in found.candidates] == ["AB122C"]
 
@@ -132,9 +132,9 @@ def test_progress_is_reported_while_importing(desk, monkeypatch):
     assert [ln.split(" rows read")[0] for ln in lines if "rows/s" in ln] == ["1,000", "2,000"]
     assert any(ln.startswith("2,501 rows read and staged, 1 rejected") for ln in lines)
     assert "2,500 registrations inserted" in " ".join(lines) and lines[-1].startswith("done in")
-    from stopline.services.violation_desk.plates import deletions
+    from stopline.services.violation_desk.plates import deletion_keys
 
-    keys = sum(len(deletions(f"B{i:06d}X")) for i in range(2500))
+    keys = sum(len(deletion_keys(f"B{i:06d}X")) for i in range(2500))
     assert f"{keys:,} lookup keys added" in " ".join(lines)
 
 

@@ -1,14 +1,11 @@
-"""Registry lookup keys without the plate itself, and byte-order plates on PostgreSQL.
+"""Registry plates in byte order on PostgreSQL, without a redundant index.
 
-- ``registry_keys`` keeps only a plate's one-character deletions: the plate itself is already in
-  ``vehicles`` under the unique (plate_norm, region) index, and the lookup probes both
-  (one key in eight fewer to write and index).
-- ``ix_vehicles_plate_norm`` goes: the unique (plate_norm, region) index starts with the same
-  column and serves every query that used it.
 - PostgreSQL: ``vehicles.plate_norm`` and ``registry_keys.key`` compare in byte order
   (``COLLATE "C"``). They hold A-Z and 0-9 only, where byte order is alphabetical order; a
   database created under a language locale (``en_US.UTF-8``, even ``C.UTF-8``) would otherwise
-  sort and index them with the much slower locale comparison.
+  sort and index them with the much slower locale comparison (registry imports sort millions).
+- ``ix_vehicles_plate_norm`` goes: the unique (plate_norm, region) index starts with the same
+  column and serves every query that used it.
 
 Revision ID: 0006
 Revises: 0005
@@ -23,11 +20,6 @@ down_revision = "0005"
 branch_labels = None
 depends_on = None
 
-_SELF_KEYS = {
-    "postgresql": "DELETE FROM registry_keys k USING vehicles v WHERE k.vehicle_id = v.id AND k.key = v.plate_norm",
-    "sqlite": "DELETE FROM registry_keys WHERE key = (SELECT v.plate_norm FROM vehicles v WHERE v.id = vehicle_id)",
-}
-
 
 def _collate(collation: str) -> None:
     if op.get_bind().dialect.name != "postgresql":
@@ -37,7 +29,6 @@ def _collate(collation: str) -> None:
 
 
 def upgrade() -> None:
-    op.execute(_SELF_KEYS[op.get_bind().dialect.name])
     op.drop_index("ix_vehicles_plate_norm", table_name="vehicles")
     _collate("C")
 
@@ -45,4 +36,3 @@ def upgrade() -> None:
 def downgrade() -> None:
     _collate("default")
     op.create_index("ix_vehicles_plate_norm", "vehicles", ["plate_norm"])
-    op.execute("INSERT INTO registry_keys (key, vehicle_id) SELECT plate_norm, id FROM vehicles")
