@@ -3,11 +3,12 @@ the rows it rejected (line number and reason). Columns (header required, any ord
 refused): plate, region, make, model, colour, vehicle_class, owner_name, owner_address.
 
 How (a state's extract is millions of rows, refreshed nightly or weekly): every row is checked in
-Python and the good ones are loaded into a temporary staging table - PostgreSQL ``COPY``, SQLite
-``executemany`` - then the registry is brought up to date with a few set-based statements in the
-same transaction: repeated plates are rejected, changed registrations updated, new ones inserted
-and their symmetric-delete keys (``registry_keys``) computed by the database. The whole import is
-one transaction: all of it or nothing.
+Python and the good ones are loaded into a temporary staging table as the file is read -
+PostgreSQL one ``COPY``, SQLite ``executemany`` - then the registry is brought up to date with a
+few set-based statements in the same transaction: repeated plates are rejected, changed
+registrations updated, new ones inserted and their symmetric-delete keys (``registry_keys``)
+written (PostgreSQL: computed here and sent by ``COPY``; SQLite: computed by the database). The
+whole import is one transaction: all of it or nothing.
 """
 
 from __future__ import annotations
