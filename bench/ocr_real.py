@@ -4,9 +4,11 @@
     python bench/ocr_real.py                                  # shipped INT8 recogniser vs rapidocr
     python bench/ocr_real.py --model fine=training-runs/ocr/recognizer-int8.onnx --write
 
-Crops: the photos' plate corners rectified to a flat plate where the labels give corners
-(caltech-us), else the labelled box. Exact match over A-Z0-9. With --split val|train the same
-on the other splits (the fine-tuning chose its checkpoint on val).
+Crops (``--crops``): ``plate``, the photos' plate corners rectified to a flat plate where the
+labels give corners (caltech-us), else the labelled box; ``line``, what the plate reader gives its
+recogniser for that plate (the text line found inside it, at the normal and the wide margin:
+``stopline.training.ocr_finetune.line_crops``). Exact match over A-Z0-9, the recogniser alone.
+With --split val|train the same on the other splits (the fine-tuning chose its checkpoint on val).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from pathlib import Path
 from stopline.models import recognizer_model
 from stopline.shared.plates.onnx_recognizer import EasyOcrOnnxRecognizer
 from stopline.training.ocr import normalise
-from stopline.training.ocr_finetune import real_crops
+from stopline.training.ocr_finetune import line_crops, real_crops
 
 REPO = Path(__file__).resolve().parents[1]
 REGIONS = ["openalpr-eu", "openalpr-br", "caltech-us"]
@@ -42,6 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--plates", type=Path, default=REPO.parent / "shared" / "data" / "plates")
     ap.add_argument("--model", action="append", default=[], metavar="NAME=FILE.onnx")
     ap.add_argument("--split", default="test", choices=["test", "val", "train"])
+    ap.add_argument("--crops", default="plate,line", help="plate, line or both (comma-separated)")
     ap.add_argument("--no-rapidocr", action="store_true")
     ap.add_argument("--write", action="store_true", help="append to bench/results/plates_real.md")
     args = ap.parse_args(argv)
@@ -52,13 +55,17 @@ def main(argv: list[str] | None = None) -> int:
         readers[name] = (lambda rec: lambda img: rec.read([img])[0][0])(EasyOcrOnnxRecognizer(Path(path)))
     if not args.no_rapidocr:
         readers["rapidocr (PP-OCRv4 rec)"] = rapidocr_reader()
+    kinds = {"plate": real_crops, "line": line_crops}
     table: dict[str, dict[str, object]] = {}
-    for region in REGIONS:
-        crops = real_crops(args.plates, [region], args.split)
-        row: dict[str, object] = {"crops": len(crops)}
-        for name, read in readers.items():
-            row[name] = round(sum(normalise(read(c.image)) == c.text for c in crops) / max(1, len(crops)), 3)
-        table[region] = row
+    for kind in args.crops.split(","):
+        if kind not in kinds:
+            ap.error(f"--crops: {kind!r} is not one of {', '.join(kinds)}")
+        for region in REGIONS:
+            crops = kinds[kind](args.plates, [region], args.split)
+            row: dict[str, object] = {"crops": len(crops)}
+            for name, read in readers.items():
+                row[name] = round(sum(normalise(read(c.image)) == c.text for c in crops) / max(1, len(crops)), 3)
+            table[region if kind == "plate" else f"{region} ({kind})"] = row
     text = json.dumps(table, indent=2)
     print(text)
     if args.write:
