@@ -15,6 +15,16 @@ from stopline.shared.vision.detections import Detections
 FPS = 25
 
 
+def on_vehicle(det: Detections, box: tuple[float, float, float, float]) -> np.ndarray:
+    """Which detections are the model seeing the vehicle at ``box``: boxes that are mostly it, or
+    that cover most of it (a low-scored box over two vehicles would keep its track going)."""
+    x1, y1, x2, y2 = box
+    iw = np.clip(np.minimum(det.xyxy[:, 2], x2) - np.maximum(det.xyxy[:, 0], x1), 0, None)
+    ih = np.clip(np.minimum(det.xyxy[:, 3], y2) - np.maximum(det.xyxy[:, 1], y1), 0, None)
+    area = (det.xyxy[:, 2] - det.xyxy[:, 0]) * (det.xyxy[:, 3] - det.xyxy[:, 1])
+    return (iw * ih >= 0.2 * np.maximum(area, 1e-9)) | (iw * ih >= 0.5 * max((x2 - x1) * (y2 - y1), 1e-9))
+
+
 class Blind:
     """The real detector, minus its boxes on one vehicle (``hide``: that vehicle's box now)."""
 
@@ -26,14 +36,7 @@ class Blind:
         det = self.inner.detect(frame)
         if self.hide is None or len(det) == 0:
             return det
-        x1, y1, x2, y2 = self.hide
-        iw = np.clip(np.minimum(det.xyxy[:, 2], x2) - np.maximum(det.xyxy[:, 0], x1), 0, None)
-        ih = np.clip(np.minimum(det.xyxy[:, 3], y2) - np.maximum(det.xyxy[:, 1], y1), 0, None)
-        area = (det.xyxy[:, 2] - det.xyxy[:, 0]) * (det.xyxy[:, 3] - det.xyxy[:, 1])
-        hidden_area = max((x2 - x1) * (y2 - y1), 1e-9)
-        # a box that is mostly this vehicle, or that covers most of it (a low-scored box over two
-        # vehicles would otherwise keep its track going), is the model seeing it: drop it
-        keep = (iw * ih < 0.2 * np.maximum(area, 1e-9)) & (iw * ih < 0.5 * hidden_area)
+        keep = ~on_vehicle(det, self.hide)
         return Detections(det.xyxy[keep], det.scores[keep], det.class_ids[keep])
 
 
@@ -100,12 +103,8 @@ class Dim(Blind):
         det = self.inner.detect(frame)
         if self.hide is None or len(det) == 0:
             return det
-        x1, y1, x2, y2 = self.hide
-        iw = np.clip(np.minimum(det.xyxy[:, 2], x2) - np.maximum(det.xyxy[:, 0], x1), 0, None)
-        ih = np.clip(np.minimum(det.xyxy[:, 3], y2) - np.maximum(det.xyxy[:, 1], y1), 0, None)
-        area = (det.xyxy[:, 2] - det.xyxy[:, 0]) * (det.xyxy[:, 3] - det.xyxy[:, 1])
-        on_it = (iw * ih >= 0.2 * np.maximum(area, 1e-9)) | (iw * ih >= 0.5 * max((x2 - x1) * (y2 - y1), 1e-9))
-        return Detections(det.xyxy, np.where(on_it, np.minimum(det.scores, self.score), det.scores), det.class_ids)
+        dimmed = np.where(on_vehicle(det, self.hide), np.minimum(det.scores, self.score), det.scores)
+        return Detections(det.xyxy, dimmed, det.class_ids)
 
 
 def run_dim(cars, phase_at, dimmed: int, *, score: float = 0.4, dim_from: float = 0.0, **config):
