@@ -166,3 +166,20 @@ def test_a_stalled_camera_holds_up_no_other_and_both_share_one_model(mosquitto, 
     assert {c.camera for c in cands} == {"cam2"} and len(cands) == 1
     assert len(built) == 2 and built[0]._onnx is built[1]._onnx
     assert "read failed or stalled; reconnecting" in caplog.text
+
+
+@pytest.mark.parametrize("buffer_s, frames_held", [(0.5, 12), (0.0, 2)])
+def test_a_camera_holds_frame_buffer_s_of_frames_before_dropping(tmp_path, clip, buffer_s, frames_held):
+    """The decoder holds ``frame_buffer_s`` seconds of frames (at the clip's 25 frames/s), so a
+    short burst of work (a crossing's evidence, another camera's inference) is absorbed rather
+    than dropped; never fewer than 2."""
+    cfg = SiteConfig.model_validate({
+        "site": "t", "cameras": [camera(id="cam1", source=str(clip)).model_dump()], "state_dir": str(tmp_path),
+        "services": {"vehicle_detector": {"realtime": True, "backend": "motion", "frame_buffer_s": buffer_s}}})
+    stop = threading.Event()
+    worker = service.CameraWorker(cfg, cfg.cameras[0], cfg.services.vehicle_detector,
+                                  Outbox(tmp_path / "outbox.db"), stop)
+    try:
+        assert worker.source._cap == frames_held
+    finally:
+        worker.source.close()
