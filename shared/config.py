@@ -221,7 +221,6 @@ class VehicleDetectorConfig(StrictModel):
                                    "an existing track going (ByteTrack's second association: a car half hidden by "
                                    "the one in front); never above confidence")
     realtime: bool = Field(default=True, description="pace files at their frame rate")
-
     outbox: str = Field(default="stopline-outbox.db", description="SQLite outbox of unsent events")
     process_every: int = Field(default=1, ge=1)
     frame_buffer_s: float = Field(default=0.5, ge=0, le=10, description="seconds of frames a live camera's "

@@ -231,10 +231,12 @@ def cmd_ocr_finetune(args: argparse.Namespace) -> int:
         int8 = quantize_recognizer(fp32, args.out / "recognizer-int8.onnx")
     except (ToolchainError, OSError) as e:
         return _fail(e)
-    info = {**asdict(report), "regions": regions, "command": "stopline models ocr-finetune " +
-            f"--regions {args.regions} --steps {args.steps} --batch {args.batch} --lr {args.lr} "
-            f"--lr-floor {args.lr_floor} --eval-every {args.eval_every}" +
-            (f" --hours {args.hours}" if args.hours else "") + (f" --init {args.init}" if args.init else "") + (" --reader-crops" if args.reader_crops else "")}
+    command = ["stopline models ocr-finetune", f"--regions {args.regions}", f"--steps {args.steps}",
+               f"--batch {args.batch}", f"--lr {args.lr}", f"--lr-floor {args.lr_floor}",
+               f"--eval-every {args.eval_every}"]
+    command += [f"--hours {args.hours}"] * bool(args.hours) + [f"--init {args.init}"] * (args.init is not None)
+    command += ["--reader-crops"] * args.reader_crops
+    info = {**asdict(report), "regions": regions, "command": " ".join(command)}
     (args.out / "recognizer.train.json").write_text(json.dumps(info, indent=2))
     print(f"real val exact {report.val_exact_before:.3f} -> {report.val_exact_after:.3f} (step {report.best_step}); "
           f"onnx: {fp32}, {int8}")
