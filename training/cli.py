@@ -234,8 +234,12 @@ def cmd_ocr_finetune(args: argparse.Namespace) -> int:
     command = ["stopline models ocr-finetune", f"--regions {args.regions}", f"--steps {args.steps}",
                f"--batch {args.batch}", f"--lr {args.lr}", f"--lr-floor {args.lr_floor}",
                f"--eval-every {args.eval_every}"]
-    command += [f"--hours {args.hours}"] * bool(args.hours) + [f"--init {args.init}"] * (args.init is not None)
-    command += ["--reader-crops"] * args.reader_crops
+    if args.hours:
+        command.append(f"--hours {args.hours}")
+    if args.init is not None:
+        command.append(f"--init {args.init}")
+    if args.reader_crops:
+        command.append("--reader-crops")
     info = {**asdict(report), "regions": regions, "command": " ".join(command)}
     (args.out / "recognizer.train.json").write_text(json.dumps(info, indent=2))
     print(f"real val exact {report.val_exact_before:.3f} -> {report.val_exact_after:.3f} (step {report.best_step}); "
