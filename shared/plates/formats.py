@@ -69,6 +69,8 @@ FORMATS: dict[str, list[PlateFormat]] = {
            PlateFormat("eu-1a23456", "eu", "DLDDDDD", 0.1),    # CZ
            PlateFormat("eu-ab12345", "eu", "LLDDDDD", 0.2),    # PL, ...
            PlateFormat("eu-abc1234", "eu", "LLLDDDD", 0.2),
+           PlateFormat("eu-abcd123", "eu", "LLLLDDD", 0.2),   # DE (district, letters, digits: 'HH AB 123')
+           PlateFormat("eu-abc123", "eu", "LLLDDD", 0.2),     # DE, ...
            *_any("eu", 2, 8)],
 }
 

@@ -71,6 +71,7 @@ class EasyOcrOnnxRecognizer(CtcOnnxEngine):
     (the plate reader's interface), ``read`` gives easyocr-style (text, confidence)."""
 
     name = "easyocr-onnx"
+    reads_whole_plates = True  # the toolchain fine-tunes it on whole plate crops as well as character rows
 
     def __init__(self, model: Path | str, threads: int = 1, allowlist: str = ALPHABET + ALPHABET.lower()):
         super().__init__(model, threads=threads, height=HEIGHT)

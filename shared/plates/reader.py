@@ -24,6 +24,12 @@ STOP_RAW = 0.80        # a candidate read this sure (raw score) ends the search 
 MARGIN = 0.06          # of the line's width on each side of the crop ...
 WIDE_MARGIN = 0.15     # ... and when unsure: the detector's box can miss a thin edge 'I' or '1'
 UNREADABLE_BELOW = 0.5  # calibrated: a read more likely wrong than right is no read ('unreadable')
+WHOLE_IMAGE = "image"   # the source of a read of the whole image (a plate crop)
+PLATE_OUTLINES = ("yolo", WHOLE_IMAGE)  # boxes that hold a whole plate, not one text line
+PLATE_MARGIN = 0.02    # the plate detector's whole box, read as one crop: its box already has the plate's edge
+PIECE_SPAN = 0.75      # a text line narrower than this share of the plate detector's box is a piece of it
+PIECE_SURE = 0.7       # a read inside a longer one drops out only when the longer is at least this sure
+                       # relative to it (a 0.3 '3XHK8591' does not overrule a 1.0 '3XHK859')
 
 
 @dataclass
@@ -43,6 +49,32 @@ def _sure(t: _Try) -> bool:
 
 def _overlap(a: XYXY, b: XYXY) -> bool:
     return min(a[2], b[2]) > max(a[0], b[0]) and min(a[3], b[3]) > max(a[1], b[1])
+
+
+def _crop_shaped(w: int, h: int) -> bool:
+    """The image itself looks like a plate crop (a plate's shape, not a photo's size)."""
+    return plate_likeness(w, h, 1, 10 * h) > 0 and h <= 240
+
+
+def _inside(a: XYXY, b: XYXY) -> bool:
+    """Most of box ``a`` lies inside box ``b``."""
+    iw = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    ih = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    return iw * ih >= 0.8 * max(1e-6, (a[2] - a[0]) * (a[3] - a[1]))
+
+
+def _piece_of(t: _Try, o: _Try) -> bool:
+    """A piece of a plate is no plate: ``t`` is contained in a longer, about as sure read of an
+    overlapping box (a partial detector box read '206' of 'XLXF206', 'RSV066' of '2RSV066'), or
+    it is a text line well inside the plate detector's box that read fewer characters than the
+    box (a close-up line that lost the plate's edge character: 'TUV867' of '2TUV867')."""
+    if len(o.fit.text) <= len(t.fit.text):
+        return False
+    if t.fit.text in o.fit.text and o.raw >= PIECE_SURE * t.raw and _overlap(t.plate.box, o.plate.box):
+        return True
+    return (o.plate.source in PLATE_OUTLINES and t.plate.source not in PLATE_OUTLINES
+            and _inside(t.plate.box, o.plate.box)
+            and t.plate.width < PIECE_SPAN * o.plate.width)
 
 
 class PlateReader:
@@ -73,6 +105,8 @@ class PlateReader:
         # the second, close-up text detection reuses the localiser's network when it has one
         text = next((s for s in self.stages if isinstance(s, TextDetLocaliser)), None)
         self.fine = text.detector if text is not None else TextDetector(threads=threads)
+        # a recogniser trained on whole plates too also reads a plate detector's whole box
+        self.whole_plates = bool(getattr(self.engine, "reads_whole_plates", False))
         # sideways stretch of the crop: the engine's preference unless given
         self.stretch = stretch if stretch is not None else getattr(self.engine, "stretch", 1.0)
 
@@ -90,6 +124,15 @@ class PlateReader:
         found = (stage or self.stages[0]).locate(image, roi=roi, max_plates=self.max_candidates)
         return found[: self.max_candidates]
 
+    def _read_whole(self, image: np.ndarray, region: str) -> list[_Try]:
+        """An image shaped like a plate crop is also read whole, as a plate detector's box is."""
+        h, w = image.shape[:2]
+        if not self.whole_plates or not _crop_shaped(w, h):
+            return []
+        whole = PlateBox(box=(0.0, 0.0, float(w), float(h)), score=0.1, source=WHOLE_IMAGE)
+        crops = [self._plate_crop(image, whole)]
+        return self._score(self.engine.recognise(crops), crops, [whole], region)
+
     def _fallbacks(self, image: np.ndarray, hint_box: XYXY | None) -> list[PlateBox]:
         """Where no localiser found anything: the hint itself, or the whole image when it
         already looks like a plate crop."""
@@ -97,8 +140,8 @@ class PlateReader:
         if hint_box is not None:
             return [PlateBox(box=tuple(float(v) for v in hint_box), score=0.1, source="hint",
                              sharpness=sharpness(image, hint_box))]
-        if plate_likeness(w, h, 1, 10 * h) > 0 and h <= 240:
-            return [PlateBox(box=(0.0, 0.0, float(w), float(h)), score=0.1, source="image",
+        if _crop_shaped(w, h):
+            return [PlateBox(box=(0.0, 0.0, float(w), float(h)), score=0.1, source=WHOLE_IMAGE,
                              sharpness=sharpness(image, (0, 0, w, h)))]
         return []
 
@@ -122,6 +165,20 @@ class PlateReader:
             return plate
         return tight
 
+    def _plate_crop(self, image: np.ndarray, plate: PlateBox) -> np.ndarray:
+        """A plate detector's whole box as one crop: the recogniser was fine-tuned on whole plates
+        too, and it reads past the edge character a close-up text line can cut off."""
+        return warp(image, expand_quad(plate.quad(), PLATE_MARGIN, PLATE_MARGIN), height=48)
+
+    def _first_reads(self, image: np.ndarray, plate: PlateBox) -> tuple[PlateBox, list[np.ndarray], list[PlateBox]]:
+        """The candidate's close-up text line, and its whole box where a plate detector found it."""
+        top = self._tighten(image, plate)
+        crops, used = [self._crop(image, top)], [top]
+        if plate.source == "yolo" and self.whole_plates:
+            crops.append(self._plate_crop(image, plate))
+            used.append(plate)
+        return top, crops, used
+
     def line_crops(self, image: np.ndarray, plate: PlateBox) -> list[np.ndarray]:
         """What the recogniser is given for one plate candidate: its text line (found again close
         up), at the normal and at the wide margin."""
@@ -144,9 +201,8 @@ class PlateReader:
         when unsure, the others, the top one unstretched and with a wider margin."""
         if not plates:
             return []
-        top = self._tighten(image, plates[0])
-        crops = [self._crop(image, top)]
-        tries = self._score(self.engine.recognise(crops), crops, [top], region)
+        top, crops, used = self._first_reads(image, plates[0])
+        tries = self._score(self.engine.recognise(crops), crops, used, region)
         if tries and max(t.raw for t in tries) >= STOP_RAW:
             if max(len(t.fit.text) for t in tries) >= FULL_LENGTH:
                 return tries
@@ -160,6 +216,10 @@ class PlateReader:
         # (wide, bold glyphs read better unstretched)
         crops = [self._crop(image, p) for p in rest]
         plates_used = list(rest)
+        for p in plates[1:]:
+            if p.source == "yolo" and self.whole_plates:
+                crops.append(self._plate_crop(image, p))
+                plates_used.append(p)
         if self.stretch != 1.0:
             crops.append(self._crop(image, top, stretch=1.0))
             plates_used.append(top)
@@ -188,7 +248,7 @@ class PlateReader:
             image = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
         if ignore_zones:
             image = mask_zones(image, ignore_zones)
-        tries: list[_Try] = []
+        tries: list[_Try] = self._read_whole(image, region)
         seen = False
         for stage in self.stages:
             plates = self.candidates(image, hint_box, stage)
@@ -200,10 +260,7 @@ class PlateReader:
             tries += self._try_plates(image, self._fallbacks(image, hint_box), region)
         if not tries:
             return None
-        # a piece of a plate is no plate: a read contained in a longer read of an overlapping
-        # box (a partial detector box read '206' of 'XLXF206', 'RSV066' of '2RSV066') drops out
-        tries = [t for t in tries if not any(len(o.fit.text) > len(t.fit.text) and t.fit.text in o.fit.text
-                                             and _overlap(t.plate.box, o.plate.box) for o in tries)]
+        tries = [t for t in tries if not any(_piece_of(t, o) for o in tries)]
         best = max(tries, key=lambda t: t.raw)
         confidence = self.calibration(self.engine.name, best.raw)
         quad = refine_corners(image, best.plate.quad()) if best.plate.rows == 1 else None

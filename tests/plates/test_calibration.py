@@ -22,4 +22,4 @@ def test_engine_without_a_fit_reports_its_raw_score():
 def test_shipped_calibration_is_fitted_on_the_dev_photos_only():
     data = json.loads(CALIBRATION_FILE.read_text())
     assert "held-out" in data["note"] and "caltech-us" in data["note"]
-    assert set(data["engines"]) == {"rapidocr"}
+    assert set(data["engines"]) == {"easyocr-onnx", "rapidocr"}  # the default engine and the fine-tuned recogniser

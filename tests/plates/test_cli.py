@@ -41,7 +41,7 @@ def test_read_goes_on_after_bad_files(tmp_path, synth, capsys):
 
 def test_read_json(tmp_path, synth, capsys):
     good, cut, _, blank = _write(tmp_path, synth)
-    rc = main(["plates", "read", "--json", str(good), str(blank), str(cut)])
+    rc = main(["plates", "read", "--json", str(good), str(blank), str(cut), "--region", "us"])
     rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert rc == 1
     assert rows[0]["text"] == "7ABC123" and len(rows[0]["box"]) == 4 and rows[0]["engine"] == "rapidocr"

@@ -99,3 +99,10 @@ def test_dropping_a_character_keeps_the_group_break():
     assert kept.text == "4B40262"
     assert kept.breaks.tolist() == [False, False, False, True, False, False, False]
     assert kept.groups().tolist() == [0, 0, 0, 1, 1, 1, 1]
+
+
+def test_german_layouts_keep_their_letters():
+    """'UE YD 936' (district, two letters, three digits) is a German plate: its fourth letter is not
+    forced into a digit of another layout ('UEY0936')."""
+    assert correct_text("UEYD936", "eu") == "UEYD936"
+    assert correct_text("MDH555", "eu") == "MDH555"

@@ -163,3 +163,61 @@ def test_colour_marks_are_looked_for_only_where_the_region_has_them(reader, synt
     assert reader.read(crop, region="us").text == "7XYZ890"
     assert not calls  # US (and BR) stickers sit off the character row: nothing to drop, nothing to compute
     assert reader.read(crop, region="eu") is not None and calls
+
+
+def test_a_plate_model_box_is_read_whole(synth):
+    """Inside a plate detector's box the close-up text line can lose an edge character (here the
+    '2' set apart from the rest); a recogniser trained on whole plates also reads the box whole,
+    and the longer read wins."""
+    from stopline.shared.plates import FirstFound, PlateBox, TextDetLocaliser
+
+    render_plate, scene_with_plate = synth
+    img, box = scene_with_plate(render_plate("2  TUV867", 26), at=(320, 240))
+
+    class PlateModel:
+        name = "yolo"
+
+        def locate(self, image, roi=None, max_plates=3):
+            return [PlateBox(box=box, score=0.9, source="yolo")]
+
+    reader = PlateReader(engine="onnx", localiser=FirstFound(PlateModel(), TextDetLocaliser()))
+    r = reader.read(img, region="us")
+    assert r is not None and r.text == "2TUV867", (r.text, r.guess)
+
+
+def _try(text: str, raw: float, box, source: str):
+    from types import SimpleNamespace
+
+    from stopline.shared.plates import PlateBox
+
+    return SimpleNamespace(fit=SimpleNamespace(text=text), raw=raw, plate=PlateBox(box=box, score=0.5, source=source))
+
+
+def test_a_short_line_well_inside_the_plate_box_is_a_piece_of_it():
+    from stopline.shared.plates.reader import _piece_of
+
+    whole = _try("2IWV867", 0.73, (517, 262, 624, 324), "yolo")     # the plate model's box, read whole
+    line = _try("TUV867", 1.0, (541, 285, 603, 311), "textdet")     # a line inside it: 58 % of its width
+    assert _piece_of(line, whole)
+    assert not _piece_of(whole, line)
+    wide = _try("TUV867", 1.0, (522, 285, 620, 311), "textdet")     # the row spans the plate: not a piece
+    assert not _piece_of(wide, whole)
+    elsewhere = _try("TUV867", 1.0, (700, 285, 762, 311), "textdet")  # another text, outside the plate
+    assert not _piece_of(elsewhere, whole)
+
+
+def test_a_much_less_sure_longer_read_does_not_overrule_a_sure_one():
+    from stopline.shared.plates.reader import _piece_of
+
+    sure = _try("3XHK859", 1.0, (100, 100, 200, 140), "yolo")
+    longer = _try("3XHK8591", 0.32, (98, 100, 206, 140), "yolo")    # the plate's frame read as a '1'
+    assert not _piece_of(sure, longer)
+    assert _piece_of(sure, _try("3XHK8591", 0.9, (98, 100, 206, 140), "yolo"))
+
+
+def test_a_plate_crop_is_read_whole(synth):
+    """An image shaped like a plate crop (a finder's crop, a tight crop) is read whole as well as
+    line by line: the '2' set apart from the rest is not lost."""
+    render_plate, _ = synth
+    r = PlateReader(engine="onnx").read(render_plate("2  TUV867", 26), region="us")
+    assert r is not None and r.text == "2TUV867", (r.text, r.guess)
