@@ -130,6 +130,9 @@ class EvidenceConfig(StrictModel):
         default="h264", description="h264 (MP4) or vp8 (WebM); none: no clip")
     clip_max_bytes: int = Field(default=1_500_000, ge=100_000, le=8_000_000,
                                 description="bit-rate cap so a clip stays under this size")
+    clip_preset: Literal["ultrafast", "superfast", "veryfast", "faster", "fast", "medium"] = Field(
+        default="ultrafast", description="h264 encoder speed: slower presets spend more CPU per clip "
+        "(veryfast: 3x ultrafast's) for better pictures within clip_max_bytes")
 
 
 class CameraConfig(StrictModel):

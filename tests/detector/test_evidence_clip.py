@@ -117,3 +117,34 @@ def test_ring_keeps_wide_frames_at_the_clips_size_with_boxes_scaled():
     assert kept.boxes[7] == pytest.approx((640.0, 360.0, 960.0, 540.0))
     small = BufferedFrame(1, 0.1, 0.1, np.zeros((720, 1280, 3), np.uint8), {})
     assert ring.add(small) is small  # already the clip's size: kept as is, no copy
+
+
+def test_the_clip_encoder_thread_yields_to_the_cameras():
+    """Clips are encoded on a thread niced by CLIP_NICENESS (one encoder thread): a burst of
+    violations does not take the cores from the cameras' frame loops, whose priority is kept."""
+    from stopline.services.vehicle_detector.clip import CLIP_NICENESS, ClipJob, ClipMaker
+
+    before = os.getpriority(os.PRIO_PROCESS, 0)
+    maker = ClipMaker(EvidenceConfig())
+    shots = [BufferedFrame(i, i / 10, 1_700_000_000 + i / 10, np.full((96, 128, 3), 40 * i, np.uint8), {})
+             for i in range(4)]
+    job = ClipJob(1, 0.1, 0.3, shots)
+    job.event_id = "e1"
+    maker.submit(job)
+    done = maker.drain()
+    assert len(done) == 1 and maker.failed == 0  # the clip was made on the niced thread
+    assert os.getpriority(os.PRIO_PROCESS, maker._thread.native_id) == min(19, before + CLIP_NICENESS)
+    assert os.getpriority(os.PRIO_PROCESS, 0) == before
+    maker.close()
+
+
+def test_the_h264_preset_is_the_configured_one():
+    """``clip_preset`` reaches x264 (its settings travel in the stream): ultrafast by default,
+    slower presets on request."""
+    shots = [BufferedFrame(i, i / 10, 1_700_000_000 + i / 10, np.full((96, 128, 3), 40 * i, np.uint8), {})
+             for i in range(4)]
+    fast = encode_clip(shots, [None] * 4, EvidenceConfig())
+    assert b"subme=0" in fast and b"threads=1" in fast
+    assert b"subme=7" in encode_clip(shots, [None] * 4, EvidenceConfig(clip_preset="medium"))
+    with pytest.raises(ValueError):
+        EvidenceConfig(clip_preset="placebo")
