@@ -1,6 +1,7 @@
-"""Evidence clip size and encoding time at 1280x720: a real street (shared/data) for each codec.
+"""Evidence clip size and encoding time at 1280x720: a real street (shared/data) for each codec
+(H.264 at each ``--presets``; CPU seconds, the figure that bounds cameras per box).
 
-    .venv/bin/python bench/evidence_clip.py [--video PATH] [--seconds 6] [--fps 10]
+    .venv/bin/python bench/evidence_clip.py [--video PATH] [--seconds 6] [--fps 10] [--presets ultrafast veryfast]
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ def main() -> int:
     ap.add_argument("--video", type=Path, default=DEFAULT)
     ap.add_argument("--seconds", type=float, default=6.0)
     ap.add_argument("--fps", type=float, default=10.0)
+    ap.add_argument("--presets", nargs="+", default=["ultrafast", "superfast", "veryfast"])
     args = ap.parse_args()
     cap = cv2.VideoCapture(str(args.video))
     if not cap.isOpened():
@@ -39,14 +41,14 @@ def main() -> int:
         i += 1
     box = (500.0, 300.0, 700.0, 450.0)
     print(f"{args.video.name}: {len(frames)} frames at {args.fps:g} fps, 1280x720")
-    for codec in ("h264", "vp8"):
-        config = EvidenceConfig(clip_codec=codec, clip_fps=args.fps)
-        start = time.perf_counter()
+    configs = [(f"h264 {p}", EvidenceConfig(clip_fps=args.fps, clip_preset=p)) for p in args.presets]
+    for name, config in configs + [("vp8", EvidenceConfig(clip_codec="vp8", clip_fps=args.fps))]:
+        start, cpu = time.perf_counter(), time.process_time()
         data = encode_clip(frames, [box] * len(frames), config)
-        took = time.perf_counter() - start
+        took, cpu = time.perf_counter() - start, time.process_time() - cpu
         seconds = len(frames) / args.fps
-        print(f"  {codec}: {len(data) / 1e6:.2f} MB ({len(data) / 1e6 / seconds:.3f} MB/s), "
-              f"encoded in {took:.2f} s ({1000 * took / len(frames):.0f} ms/frame)")
+        print(f"  {name}: {len(data) / 1e6:.2f} MB ({len(data) / 1e6 / seconds:.3f} MB/s), "
+              f"encoded in {took:.2f} s, {cpu:.2f} s CPU ({1000 * cpu / len(frames):.0f} ms/frame)")
     return 0
 
 

@@ -131,8 +131,8 @@ class EvidenceConfig(StrictModel):
     clip_max_bytes: int = Field(default=1_500_000, ge=100_000, le=8_000_000,
                                 description="bit-rate cap so a clip stays under this size")
     clip_preset: Literal["ultrafast", "superfast", "veryfast", "faster", "fast", "medium"] = Field(
-        default="ultrafast", description="h264 encoder speed: slower presets spend more CPU per clip "
-        "(veryfast: 3x ultrafast's) for better pictures within clip_max_bytes")
+        default="superfast", description="h264 encoder speed: slower presets spend more CPU per clip "
+        "(veryfast: 1.6x superfast's) for smaller clips or better pictures within clip_max_bytes")
 
 
 class CameraConfig(StrictModel):

@@ -139,12 +139,12 @@ def test_the_clip_encoder_thread_yields_to_the_cameras():
 
 
 def test_the_h264_preset_is_the_configured_one():
-    """``clip_preset`` reaches x264 (its settings travel in the stream): ultrafast by default,
-    slower presets on request."""
+    """``clip_preset`` reaches x264 (its settings travel in the stream): superfast by default,
+    others on request."""
     shots = [BufferedFrame(i, i / 10, 1_700_000_000 + i / 10, np.full((96, 128, 3), 40 * i, np.uint8), {})
              for i in range(4)]
     fast = encode_clip(shots, [None] * 4, EvidenceConfig())
-    assert b"subme=0" in fast and b"threads=1" in fast
+    assert b"subme=1" in fast and b"threads=1" in fast
     assert b"subme=7" in encode_clip(shots, [None] * 4, EvidenceConfig(clip_preset="medium"))
     with pytest.raises(ValueError):
         EvidenceConfig(clip_preset="placebo")
