@@ -63,14 +63,22 @@ def _inside(a: XYXY, b: XYXY) -> bool:
     return iw * ih >= 0.8 * max(1e-6, (a[2] - a[0]) * (a[3] - a[1]))
 
 
+def _subsequence(short: str, long: str) -> bool:
+    """``short`` is ``long`` with characters left out (CTC merged or missed them)."""
+    rest = iter(long)
+    return all(c in rest for c in short)
+
+
 def _piece_of(t: _Try, o: _Try) -> bool:
     """A piece of a plate is no plate: ``t`` is contained in a longer, about as sure read of an
-    overlapping box (a partial detector box read '206' of 'XLXF206', 'RSV066' of '2RSV066'), or
+    overlapping box (a partial detector box read '206' of 'XLXF206', 'RSV066' of '2RSV066'; the
+    unstretched crop read 'LEHY66' where the stretched one kept the '4' of 'LEHY466'), or
     it is a text line well inside the plate detector's box that read fewer characters than the
     box (a close-up line that lost the plate's edge character: 'TUV867' of '2TUV867')."""
     if len(o.fit.text) <= len(t.fit.text):
         return False
-    if t.fit.text in o.fit.text and o.raw >= PIECE_SURE * t.raw and _overlap(t.plate.box, o.plate.box):
+    contained = t.fit.text in o.fit.text or _subsequence(t.read.text, o.read.text)
+    if contained and o.raw >= PIECE_SURE * t.raw and _overlap(t.plate.box, o.plate.box):
         return True
     return (o.plate.source in PLATE_OUTLINES and t.plate.source not in PLATE_OUTLINES
             and _inside(t.plate.box, o.plate.box)

@@ -185,12 +185,13 @@ def test_a_plate_model_box_is_read_whole(synth):
     assert r is not None and r.text == "2TUV867", (r.text, r.guess)
 
 
-def _try(text: str, raw: float, box, source: str):
+def _try(text: str, raw: float, box, source: str, read: str | None = None):
     from types import SimpleNamespace
 
     from stopline.shared.plates import PlateBox
 
-    return SimpleNamespace(fit=SimpleNamespace(text=text), raw=raw, plate=PlateBox(box=box, score=0.5, source=source))
+    return SimpleNamespace(fit=SimpleNamespace(text=text), raw=raw, read=SimpleNamespace(text=read or text),
+                           plate=PlateBox(box=box, score=0.5, source=source))
 
 
 def test_a_short_line_well_inside_the_plate_box_is_a_piece_of_it():
@@ -221,3 +222,17 @@ def test_a_plate_crop_is_read_whole(synth):
     render_plate, _ = synth
     r = PlateReader(engine="onnx").read(render_plate("2  TUV867", 26), region="us")
     assert r is not None and r.text == "2TUV867", (r.text, r.guess)
+
+
+def test_a_read_that_merged_a_character_loses_to_the_read_that_kept_it():
+    """The unstretched crop's 'LEHY66' is the stretched crop's 'LEHY466' with the '4' merged away
+    (CTC): the longer read of the same box wins when it is about as sure, even though its layout
+    needed a look-alike swap (L -> 4) that lowered its score."""
+    from stopline.shared.plates.reader import _piece_of
+
+    box = (449, 301, 536, 341)
+    merged = _try("LEHY66", 0.89, box, "yolo", read="LEHY66")
+    kept = _try("4EHY466", 0.66, box, "yolo", read="LEHY466")
+    assert _piece_of(merged, kept)
+    assert not _piece_of(kept, merged)
+    assert not _piece_of(merged, _try("4EHY466", 0.5, box, "yolo", read="LEHY466"))  # much less sure: no
