@@ -18,12 +18,12 @@ import numpy as np
 from stopline.services.vehicle_detector.clip import ClipJob, ClipMaker, ClipRing
 from stopline.services.vehicle_detector.evidence import (
     BufferedFrame, BurstEncoder, FrameRing, PendingBurst, roles_for)
-from stopline.services.vehicle_detector.rules import Crossing, CrossingRule, _inside
+from stopline.services.vehicle_detector.rules import Crossing, CrossingRule
 from stopline.services.vehicle_detector.signal import MqttSignal, SignalProvider, make_signal
 from stopline.shared.config import CameraConfig, VehicleDetectorConfig
 from stopline.shared.messages import Candidate, ViolationCandidate, ViolationClip, new_event_id
 from stopline.shared.records import ViolationRecord
-from stopline.shared.vision.detections import MOTION_CLASS, Detections, box_iou, class_label
+from stopline.shared.vision.detections import MOTION_CLASS, Detections, box_inside, box_iou, class_label
 from stopline.shared.vision.frame_guard import FrameGuard
 from stopline.shared.vision.motion import MotionDetector, MotionGate
 from stopline.shared.vision.safety_net import MotionSafetyNet
@@ -344,7 +344,7 @@ class DetectorPipeline:
             # moment ago (a big vehicle's last box near the camera covers half the frame, and the
             # next vehicle through it is not that one)
             boxes = (at_cross, latest) if c.t - t0 < 0.5 else (latest,) if c.t - seen <= 1.0 else ()
-            same = any(box_iou(b, c.box) > 0.3 or _inside(b, c.box) > 0.5 or _inside(c.box, b) > 0.6 for b in boxes)
+            same = any(box_iou(b, c.box) > 0.3 or box_inside(b, c.box) > 0.5 or box_inside(c.box, b) > 0.6 for b in boxes)
             # a fragment right beside it in the same lane, within a second and a half
             size = max(latest[2] - latest[0], latest[3] - latest[1], c.box[2] - c.box[0], c.box[3] - c.box[1])
             beside = c.t - t0 < 1.5 and c.lane == lane and _gap(latest, c.box) < 0.5 * size

@@ -10,7 +10,7 @@ import numpy as np
 
 from stopline.services.vehicle_detector.geometry import StopLine, distance_outside, front_point, in_polygon
 from stopline.shared.config import CameraConfig
-from stopline.shared.vision.detections import box_iou
+from stopline.shared.vision.detections import box_inside, box_iou
 
 XYXY = tuple[float, float, float, float]
 
@@ -81,7 +81,7 @@ class CrossingRule:
             if old in alive or not tr.history or t - tr.history[-1][0] > self.stitch_s:
                 continue
             last = tr.history[-1][2]
-            score = max(box_iou(box, last), _inside(box, last), _inside(last, box))
+            score = max(box_iou(box, last), box_inside(box, last), box_inside(last, box))
             if score > best_score:
                 best, best_score = old, score
         if best is None:
@@ -281,12 +281,4 @@ class CrossingRule:
                 del self._tracks[tid]
         while len(self.successor) > 1000:
             del self.successor[next(iter(self.successor))]
-
-
-def _inside(a: XYXY, b: XYXY) -> float:
-    """Fraction of box ``a`` inside box ``b``."""
-    iw = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    ih = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    area = (a[2] - a[0]) * (a[3] - a[1])
-    return iw * ih / area if area > 0 else 0.0
 

@@ -12,8 +12,10 @@ import numpy as np
 from .calibration import FULL_LENGTH, Calibration  # FULL_LENGTH: a sure read shorter gets a wider look too
 from .engines import OcrEngine, RawRead, make_engine
 from .formats import FormatFit, colour_marks_apply, fit_format, fit_score, formats_for
-from .localise import (FirstFound, box_of, PlateLocaliser, TextDetLocaliser, make_localiser, plate_likeness, sharpness,
-                       tighten)
+from stopline.shared.vision.detections import box_inside
+
+from .localise import (FirstFound, box_of, PlateLocaliser, TextDetLocaliser, YoloLocaliser, make_localiser,
+                       plate_likeness, sharpness, tighten)
 from .overlays import mask_zones
 from .textdet import TextDetector
 from .rectify import canonical, droppable_characters, expand_quad, join_rows, refine_corners, warp
@@ -24,8 +26,9 @@ STOP_RAW = 0.80        # a candidate read this sure (raw score) ends the search 
 MARGIN = 0.06          # of the line's width on each side of the crop ...
 WIDE_MARGIN = 0.15     # ... and when unsure: the detector's box can miss a thin edge 'I' or '1'
 UNREADABLE_BELOW = 0.5  # calibrated: a read more likely wrong than right is no read ('unreadable')
+PLATE_MODEL = YoloLocaliser.name  # the source of the plate detector's boxes
 WHOLE_IMAGE = "image"   # the source of a read of the whole image (a plate crop)
-PLATE_OUTLINES = ("yolo", WHOLE_IMAGE)  # boxes that hold a whole plate, not one text line
+PLATE_OUTLINES = (PLATE_MODEL, WHOLE_IMAGE)  # boxes that hold a whole plate, not one text line
 PLATE_MARGIN = 0.02    # the plate detector's whole box, read as one crop: its box already has the plate's edge
 PIECE_SPAN = 0.75      # a text line narrower than this share of the plate detector's box is a piece of it
 PIECE_SURE = 0.7       # a read inside a longer one drops out only when the longer is at least this sure
@@ -56,13 +59,6 @@ def _crop_shaped(w: int, h: int) -> bool:
     return plate_likeness(w, h, 1, 10 * h) > 0 and h <= 240
 
 
-def _inside(a: XYXY, b: XYXY) -> bool:
-    """Most of box ``a`` lies inside box ``b``."""
-    iw = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    ih = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    return iw * ih >= 0.8 * max(1e-6, (a[2] - a[0]) * (a[3] - a[1]))
-
-
 def _subsequence(short: str, long: str) -> bool:
     """``short`` is ``long`` with characters left out (CTC merged or missed them)."""
     rest = iter(long)
@@ -81,7 +77,7 @@ def _piece_of(t: _Try, o: _Try) -> bool:
     if contained and o.raw >= PIECE_SURE * t.raw and _overlap(t.plate.box, o.plate.box):
         return True
     return (o.plate.source in PLATE_OUTLINES and t.plate.source not in PLATE_OUTLINES
-            and _inside(t.plate.box, o.plate.box)
+            and box_inside(t.plate.box, o.plate.box) >= 0.8
             and t.plate.width < PIECE_SPAN * o.plate.width)
 
 
@@ -174,18 +170,14 @@ class PlateReader:
         return tight
 
     def _plate_crop(self, image: np.ndarray, plate: PlateBox) -> np.ndarray:
-        """A plate detector's whole box as one crop: the recogniser was fine-tuned on whole plates
-        too, and it reads past the edge character a close-up text line can cut off."""
+        """A whole plate (the plate detector's box, or a plate-shaped image) as one crop: the
+        recogniser was fine-tuned on whole plates too, and it reads past the edge character a
+        close-up text line can cut off."""
         return warp(image, expand_quad(plate.quad(), PLATE_MARGIN, PLATE_MARGIN), height=48)
 
-    def _first_reads(self, image: np.ndarray, plate: PlateBox) -> tuple[PlateBox, list[np.ndarray], list[PlateBox]]:
-        """The candidate's close-up text line, and its whole box where a plate detector found it."""
-        top = self._tighten(image, plate)
-        crops, used = [self._crop(image, top)], [top]
-        if plate.source == "yolo" and self.whole_plates:
-            crops.append(self._plate_crop(image, plate))
-            used.append(plate)
-        return top, crops, used
+    def _whole_boxes(self, plates: list[PlateBox]) -> list[PlateBox]:
+        """The candidates a recogniser trained on whole plates also reads whole."""
+        return [p for p in plates if p.source == PLATE_MODEL] if self.whole_plates else []
 
     def line_crops(self, image: np.ndarray, plate: PlateBox) -> list[np.ndarray]:
         """What the recogniser is given for one plate candidate: its text line (found again close
@@ -209,7 +201,9 @@ class PlateReader:
         when unsure, the others, the top one unstretched and with a wider margin."""
         if not plates:
             return []
-        top, crops, used = self._first_reads(image, plates[0])
+        top = self._tighten(image, plates[0])
+        used = [top, *self._whole_boxes(plates[:1])]
+        crops = [self._crop(image, top)] + [self._plate_crop(image, p) for p in used[1:]]
         tries = self._score(self.engine.recognise(crops), crops, used, region)
         if tries and max(t.raw for t in tries) >= STOP_RAW:
             if max(len(t.fit.text) for t in tries) >= FULL_LENGTH:
@@ -222,12 +216,9 @@ class PlateReader:
         rest += [PlateBox(box=box_of(q), score=p.score, sharpness=p.sharpness, corners=q, source=p.source)
                  for p in [top, *rest] if p.rows == 2 for q in p.parts]
         # (wide, bold glyphs read better unstretched)
-        crops = [self._crop(image, p) for p in rest]
-        plates_used = list(rest)
-        for p in plates[1:]:
-            if p.source == "yolo" and self.whole_plates:
-                crops.append(self._plate_crop(image, p))
-                plates_used.append(p)
+        whole = self._whole_boxes(plates[1:])
+        crops = [self._crop(image, p) for p in rest] + [self._plate_crop(image, p) for p in whole]
+        plates_used = rest + whole
         if self.stretch != 1.0:
             crops.append(self._crop(image, top, stretch=1.0))
             plates_used.append(top)

@@ -62,3 +62,11 @@ def box_iou(a: tuple[float, float, float, float], b: tuple[float, float, float, 
     inter = iw * ih
     union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
     return inter / union if union > 0 else 0.0
+
+
+def box_inside(a: tuple[float, float, float, float], b: tuple[float, float, float, float]) -> float:
+    """Fraction of box ``a`` that lies inside box ``b``."""
+    iw = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    ih = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    area = (a[2] - a[0]) * (a[3] - a[1])
+    return iw * ih / area if area > 0 else 0.0
