@@ -177,9 +177,11 @@ def test_pdf_record_shows_stills_plate_data_bar_hashes_and_signature(seeded, key
     bars = 0
     for p in stills:  # a data bar: a run of dark rows, with white text in them, under each picture
         dark = np.nonzero(p.mean(axis=(1, 2)) < 90)[0]
-        runs = np.split(dark, np.nonzero(np.diff(dark) > 1)[0] + 1) if len(dark) else []
+        # (a row of dense white text inside the bar can lift that row's mean: gaps of a few rows
+        # do not end a bar)
+        runs = np.split(dark, np.nonzero(np.diff(dark) > 2)[0] + 1) if len(dark) else []
         bars += sum(1 for r in runs if len(r) >= 25 and (p[r] > 200).mean() > 0.01)
-    assert bars >= 4  # one per still
+    assert bars >= 3  # one per annotated frame (approach, crossing, inside; the signal crop has none)
 
 
 def _decode_plate(desk, vid: int) -> np.ndarray:
