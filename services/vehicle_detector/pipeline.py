@@ -194,7 +194,7 @@ class DetectorPipeline:
         classes: dict[int, str] = {}
         if frame_index % self.config.process_every == 0:
             det = self._detect(frame_bgr, t)
-            xyxy, ids, cls, _ = self.tracker.update(det)
+            xyxy, ids, cls, _ = self.tracker.update(det, t)
             self._motion_tracks = set()
             for b, tid, c in zip(xyxy, ids, cls):
                 tracks[int(tid)] = tuple(map(float, b))  # type: ignore[assignment]
@@ -214,7 +214,7 @@ class DetectorPipeline:
         for tid in [k for k, v in self.flagged.items() if t - v[0] > 10.0]:  # bounded memory
             del self.flagged[tid]
         if frame_index % self.config.process_every == 0:
-            for c in self.rule.update(t, tracks):
+            for c in self.rule.update(t, tracks, self.tracker.earlier):
                 self._judge(c, bf, classes.get(c.track_id, "car"), video_time_s)
             self.rule.forget(set(tracks), t)
         self.ring.add(bf)

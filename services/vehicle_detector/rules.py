@@ -97,24 +97,27 @@ class CrossingRule:
             track_id = self.successor[track_id]
         return track_id
 
-    def update(self, t: float, tracks: dict[int, XYXY]) -> list[Crossing]:
+    def update(self, t: float, tracks: dict[int, XYXY],
+               earlier: dict[int, list[tuple[float, XYXY]]] | None = None) -> list[Crossing]:
+        """Crossings in this frame. ``earlier``: where new tracks were seen before they started
+        (``Tracker.earlier``); a vehicle first seen for sure past the line was still before it."""
         out: list[Crossing] = []
         alive = set(tracks)
         for tid, box in tracks.items():
             front = front_point(box, self.direction)
-            off = self.line.offset(front)
             tr = self._tracks.get(tid)
             if tr is None or (tr.seen_before_line == 0 and not tr.crossed and len(tr.history) < 15):
                 # new, or young and only ever seen past the line: maybe a fragment of a vehicle
                 # whose track was just lost
                 old = self._stitch(tid, box, t, alive)
+                if tr is None and not old.history:
+                    for t_seen, b in (earlier or {}).get(tid, []):
+                        self._observe(old, t_seen, b)
                 if tr is None or old.history:
                     old.history.extend(tr.history if tr is not None else [])
                     tr = self._tracks[tid] = old
-            tr.history.append((t, off, box))
+            off = self._observe(tr, t, box)
             if off < 0:
-                tr.seen_before_line += 1
-                tr.last_before = (t, off)
                 continue
             if tr.crossed or tr.last_before is None or tr.seen_before_line < self.min_frames_before:
                 continue
@@ -140,6 +143,15 @@ class CrossingRule:
             out.append(Crossing(tid, t_cross, box, front, speed, lane, group, zone,
                                 growing=self._only_front_moved(tr, t, speed)))
         return out
+
+    def _observe(self, tr: _Track, t: float, box: XYXY) -> float:
+        """Add a sighting to the track's history; its front's offset past the line."""
+        off = self.line.offset(front_point(box, self.direction))
+        tr.history.append((t, off, box))
+        if off < 0:
+            tr.seen_before_line += 1
+            tr.last_before = (t, off)
+        return off
 
     def _only_front_moved(self, tr: _Track, t: float, front_speed: float) -> bool:
         """Over the speed window the box's rear stayed put (under a quarter of the front's

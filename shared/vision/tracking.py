@@ -4,6 +4,8 @@ tracks kept through short occlusions (``lost_track_buffer``)."""
 
 from __future__ import annotations
 
+from collections import deque
+
 import numpy as np
 import supervision as sv
 from trackers import ByteTrackTracker
@@ -24,16 +26,37 @@ def _scale_boxes(xyxy: np.ndarray, k: float) -> np.ndarray:
     return np.concatenate([c - half, c + half], axis=1)
 
 
+XYXY = tuple[float, float, float, float]
+
+
+def _iou_one(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+    lt = np.maximum(box[:2], boxes[:, :2])
+    rb = np.minimum(box[2:], boxes[:, 2:])
+    inter = np.prod(np.clip(rb - lt, 0, None), axis=1)
+    area = lambda b: np.prod(np.clip(b[..., 2:] - b[..., :2], 0, None), axis=-1)  # noqa: E731
+    return inter / np.maximum(area(box) + area(boxes) - inter, 1e-9)
+
+
 class Tracker:
     """``update(detections) -> (xyxy, track_ids, class_ids, scores)`` for confirmed tracks.
 
     Below 12 frames/s boxes are tracked grown by ``inflation(fps)`` (and shrunk back on the way
     out), so a small vehicle that moves further than its size from frame to frame still overlaps
-    its own track's prediction."""
+    its own track's prediction.
+
+    ``earlier`` holds, after each update, where the tracks confirmed in it were seen before: the
+    chain of boxes no track took (too unsure to start one: a vehicle half hidden behind another)
+    that leads frame by frame to the new track's box, oldest first, as ``(t, box)``. A track
+    starts when the model is sure of the vehicle; the vehicle was there before."""
 
     def __init__(self, fps: float = 25.0, *, lost_s: float = 1.0, activation: float = 0.3,
-                 high_conf: float = 0.5, min_frames: int = 2, min_iou: float = 0.1):
+                 high_conf: float = 0.5, min_frames: int = 2, min_iou: float = 0.1,
+                 chain_iou: float = 0.3):
         self.inflate = inflation(fps)
+        self.chain_iou = chain_iou
+        self._untaken: deque[tuple[float, np.ndarray]] = deque(maxlen=max(1, int(round(lost_s * fps))))
+        self._confirmed: set[int] = set()
+        self.earlier: dict[int, list[tuple[float, XYXY]]] = {}
         self._bt = ByteTrackTracker(
             lost_track_buffer=max(1, int(round(lost_s * fps))),
             frame_rate=fps,
@@ -43,7 +66,8 @@ class Tracker:
             high_conf_det_threshold=high_conf,
         )
 
-    def update(self, det: Detections) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    def update(self, det: Detections, t: float | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Tracks after this frame's boxes; ``t`` (the frame's time) dates ``earlier``."""
         xyxy = det.xyxy.astype(np.float32).reshape(-1, 4)
         if self.inflate != 1.0:
             xyxy = _scale_boxes(xyxy, self.inflate)
@@ -54,5 +78,33 @@ class Tracker:
         ok = ids >= 0
         conf = out.confidence if out.confidence is not None else np.ones(len(out), np.float32)
         cls = out.class_id if out.class_id is not None else np.zeros(len(out), int)
+        self.earlier = {}
+        if t is not None:
+            self._trace_new(out.xyxy[ok], ids[ok])
+            self._untaken.append((t, np.asarray(out.xyxy[~ok], np.float32).reshape(-1, 4)))
         boxes = out.xyxy[ok] if self.inflate == 1.0 else _scale_boxes(out.xyxy[ok], 1.0 / self.inflate)
         return boxes, ids[ok].astype(int), cls[ok].astype(int), conf[ok]
+
+    def _trace_new(self, xyxy: np.ndarray, ids: np.ndarray) -> None:
+        """Follow each newly confirmed track back through the boxes no track took."""
+        for box, tid in zip(xyxy, ids):
+            if int(tid) in self._confirmed:
+                continue
+            self._confirmed.add(int(tid))
+            chain, cur = [], np.asarray(box, np.float32)
+            for i in range(len(self._untaken) - 1, -1, -1):
+                t_prev, cand = self._untaken[i]
+                if not len(cand):
+                    break
+                iou = _iou_one(cur, cand)
+                j = int(np.argmax(iou))
+                if iou[j] < self.chain_iou:
+                    break
+                cur = cand[j]
+                self._untaken[i] = (t_prev, np.delete(cand, j, axis=0))  # one box, one vehicle
+                out = cur if self.inflate == 1.0 else _scale_boxes(cur[None], 1.0 / self.inflate)[0]
+                chain.append((t_prev, tuple(map(float, out))))
+            if chain:
+                self.earlier[int(tid)] = chain[::-1]
+        if len(self._confirmed) > 10000:  # ids only grow: forget the oldest half
+            self._confirmed = set(sorted(self._confirmed)[5000:])

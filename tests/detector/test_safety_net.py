@@ -169,3 +169,28 @@ def test_low_scored_boxes_keep_a_started_track(keep, flagged):
     assert [c.vehicle_class for c in cands] == flagged, p.stats
     if cands:
         assert cands[0].video_time_s == pytest.approx(car.crossing_time(), abs=0.1)
+
+
+@pytest.mark.parametrize("chain_iou, flagged", [(0.3, ["car"]), (1.01, [])])
+def test_a_track_that_starts_past_the_line_keeps_where_the_vehicle_was_seen_before(chain_iou, flagged):
+    """A runner the model is unsure of (0.3, below ``confidence``) until its front is past the
+    line, then sure of (0.9): its track starts past the line, but the unsure boxes that lead to it
+    are where it was before, so it is flagged, at its real crossing time. Without following them
+    back (``chain_iou`` above any IoU) the track was never seen before the line: nothing."""
+    car = Car(6.0, 420, 180)
+    sure_from = car.crossing_time() + 0.1
+    cam = camera(fps=FPS)
+    p = DetectorPipeline(cam, VehicleDetectorConfig(safety_net=False), "site1", frame_size=(640, 360), fps=FPS)
+    p.tracker.chain_iou = chain_iou
+    scripted = Scripted(lambda t: 0.3 if t < sure_from else 0.9, conf=p.config.floor)
+    p.detector = scripted
+    out = []
+    for i, t, img, boxes in frames(10.0, FPS, [car], red_after(4.5)):
+        scripted.boxes, scripted.t = boxes, t
+        out += p.process(img, i, 1_700_000_000 + t, t)
+    out += p.flush()
+    cands = [vc.candidate for vc, _ in out]
+    assert [c.vehicle_class for c in cands] == flagged, p.stats
+    if cands:  # crossed when its front passed the line, not when the model became sure
+        assert cands[0].crossed_at - 1_700_000_000 == pytest.approx(car.crossing_time(), abs=0.1)
+        assert cands[0].video_time_s > sure_from
