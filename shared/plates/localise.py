@@ -301,11 +301,17 @@ def _sibling(det: TextDetector, max_side: int) -> TextDetector:
     return twin
 
 
+# The plate model sees a whole photo at 256 px, where a plate 80 px wide in a 900 px photo is
+# 23 px: it finds such plates at 0.1-0.25. A false box costs one read, and only a sure read that
+# fits one of the region's layouts ends the search before the text detector looks.
+PLATE_MODEL_CONFIDENCE = 0.1
+
+
 def make_localiser(kind: str = "auto", model: str | None = None, threads: int = 1,
-                   max_side: int = 448) -> PlateLocaliser:
-    """``auto`` (default): the plate model (shipped, or ``model``), then the text detector where
-    it finds nothing, then the text detector's closer look; ``yolo``: the plate model only
-    (shipped unless ``model``); ``textdet``; ``cascade``."""
+                   max_side: int = 448, confidence: float = PLATE_MODEL_CONFIDENCE) -> PlateLocaliser:
+    """``auto`` (default): the plate model (shipped, or ``model``; boxes scored ``confidence`` or
+    more), then the text detector where it finds nothing, then the text detector's closer look;
+    ``yolo``: the plate model only (shipped unless ``model``); ``textdet``; ``cascade``."""
     if kind == "textdet":
         return TextDetLocaliser(max_side=max_side, threads=threads)
     if kind == "cascade":
@@ -315,7 +321,7 @@ def make_localiser(kind: str = "auto", model: str | None = None, threads: int = 
             from stopline.models import plate_model
 
             model = str(plate_model())
-        yolo = YoloLocaliser(model, threads=threads)
+        yolo = YoloLocaliser(model, threads=threads, confidence=confidence)
         if kind == "yolo":
             return yolo
         text = TextDetLocaliser(max_side=max_side, threads=threads)
