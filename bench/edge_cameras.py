@@ -58,6 +58,13 @@ def proc_stat(pid: int) -> tuple[float, float]:
     return cpu, rss
 
 
+def stolen_s() -> float:
+    """CPU seconds the hypervisor gave to others, all cores together (/proc/stat "steal"): on a
+    shared VM, cores that were not there for the cameras."""
+    fields = Path("/proc/stat").read_text().splitlines()[0].split()
+    return int(fields[8]) / os.sysconf("SC_CLK_TCK")
+
+
 def fresh_health(path: Path, timeout_s: float = 30.0) -> dict:
     """The next health write (every 5 s), read as soon as it lands: a window between two of them
     counts each frame once."""
@@ -155,6 +162,7 @@ def one_round(n: int, scene: Path, seconds: float, warmup_s: float, work: Path, 
         time.sleep(warmup_s)
         h0 = fresh_health(health_path)
         cpu0, _ = proc_stat(proc.pid)
+        steal0 = stolen_s()
         t0 = time.monotonic()
         peak = 0.0
         while time.monotonic() - t0 < seconds:
@@ -165,6 +173,7 @@ def one_round(n: int, scene: Path, seconds: float, warmup_s: float, work: Path, 
         h1 = fresh_health(health_path)  # the window ends on a health write, >= ``seconds`` long
         cpu1, rss = proc_stat(proc.pid)
         wall = time.monotonic() - t0
+        stolen = stolen_s() - steal0
         peak = max(peak, rss)
         load = os.getloadavg()
     finally:
@@ -192,7 +201,7 @@ def one_round(n: int, scene: Path, seconds: float, warmup_s: float, work: Path, 
             "cores_used": round(cpu / wall, 2), "cores_per_camera": round(cpu / wall / n, 3),
             "rss_mb": round(rss, 1), "peak_rss_mb": round(peak, 1), "rss_mb_per_camera": round(rss / n, 1),
             "recall": [c["recall"] for c in per_cam], "false": sum(c["fp"] for c in per_cam),
-            "loadavg": [round(x, 1) for x in load], "per_camera": per_cam}
+            "loadavg": [round(x, 1) for x in load], "stolen_cores": round(stolen / wall, 2), "per_camera": per_cam}
 
 
 def main() -> int:
