@@ -83,8 +83,10 @@ def head_postprocess_nodes(model_path: Path, keep_outputs_fp32: bool = True) -> 
 
 def quantize_detector(fp32: Path, out: Path, calibration: list[Path], *, n_frames: int = 200,
                       seed: int = 0, method: str = "minmax", keep_outputs_fp32: bool = True,
-                      op_types: list[str] | None = None, reduce_range: bool = True) -> Path:
-    """Static INT8 (QDQ, per-channel) of a YOLO ONNX, calibrated on ``calibration`` frames."""
+                      op_types: list[str] | None = None, reduce_range: bool = True,
+                      size: tuple[int, int] | None = None) -> Path:
+    """Static INT8 (QDQ, per-channel) of a YOLO ONNX, calibrated on ``calibration`` frames
+    (at ``size``, WIDTHxHEIGHT, for a model exported with a dynamic input; else its own)."""
     from onnxruntime.quantization import (CalibrationMethod, QuantFormat, QuantType, quantize_static)
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
@@ -105,7 +107,7 @@ def quantize_detector(fp32: Path, out: Path, calibration: list[Path], *, n_frame
                "percentile": CalibrationMethod.Percentile}
     try:
         quantize_static(
-            str(prepped), str(out), FrameReader(frames, input_name, input_size(fp32)),
+            str(prepped), str(out), FrameReader(frames, input_name, size or input_size(fp32)),
             quant_format=QuantFormat.QDQ, per_channel=True, activation_type=QuantType.QUInt8,
             weight_type=QuantType.QInt8, calibrate_method=methods[method],
             nodes_to_exclude=head_postprocess_nodes(prepped, keep_outputs_fp32), op_types_to_quantize=op_types,
