@@ -10,7 +10,7 @@ import numpy as np
 import supervision as sv
 from trackers import ByteTrackTracker
 
-from stopline.shared.vision.detections import Detections
+from stopline.shared.vision.detections import Detections, box_iou
 
 
 def inflation(fps: float) -> float:
@@ -27,14 +27,6 @@ def _scale_boxes(xyxy: np.ndarray, k: float) -> np.ndarray:
 
 
 XYXY = tuple[float, float, float, float]
-
-
-def _iou_one(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
-    lt = np.maximum(box[:2], boxes[:, :2])
-    rb = np.minimum(box[2:], boxes[:, 2:])
-    inter = np.prod(np.clip(rb - lt, 0, None), axis=1)
-    area = lambda b: np.prod(np.clip(b[..., 2:] - b[..., :2], 0, None), axis=-1)  # noqa: E731
-    return inter / np.maximum(area(box) + area(boxes) - inter, 1e-9)
 
 
 class Tracker:
@@ -96,7 +88,7 @@ class Tracker:
                 t_prev, cand = self._untaken[i]
                 if not len(cand):
                     break
-                iou = _iou_one(cur, cand)
+                iou = [box_iou(cur, c) for c in cand]
                 j = int(np.argmax(iou))
                 if iou[j] < self.chain_iou:
                     break
