@@ -226,7 +226,7 @@ class VehicleDetectorConfig(StrictModel):
     realtime: bool = Field(default=True, description="pace files at their frame rate")
     outbox: str = Field(default="stopline-outbox.db", description="SQLite outbox of unsent events")
     process_every: int = Field(default=1, ge=1)
-    frame_buffer_s: float = Field(default=0.5, ge=0, le=10, description="seconds of frames a live camera's "
+    frame_buffer_s: float = Field(default=1.0, ge=0, le=10, description="seconds of frames a live camera's "
                                   "decoder holds while detection catches up (another camera's inference, a "
                                   "violation's evidence being encoded); beyond it the oldest are dropped")
     safety_net: bool = Field(default=True, description="onnx backend: also track a moving blob no detection "

@@ -168,14 +168,17 @@ def test_a_stalled_camera_holds_up_no_other_and_both_share_one_model(mosquitto, 
     assert "read failed or stalled; reconnecting" in caplog.text
 
 
-@pytest.mark.parametrize("buffer_s, frames_held", [(0.5, 12), (0.0, 2)])
+@pytest.mark.parametrize("buffer_s, frames_held", [(None, 25), (0.5, 12), (0.0, 2)])
 def test_a_camera_holds_frame_buffer_s_of_frames_before_dropping(tmp_path, clip, buffer_s, frames_held):
-    """The decoder holds ``frame_buffer_s`` seconds of frames (at the clip's 25 frames/s), so a
-    short burst of work (a crossing's evidence, another camera's inference) is absorbed rather
-    than dropped; never fewer than 2."""
+    """The decoder holds ``frame_buffer_s`` seconds of frames (default 1 s; the clip has 25
+    frames/s), so a burst of work (a crossing's evidence on this or another camera) is absorbed
+    rather than dropped; never fewer than 2."""
+    detector = {"realtime": True, "backend": "motion"}
+    if buffer_s is not None:
+        detector["frame_buffer_s"] = buffer_s
     cfg = SiteConfig.model_validate({
         "site": "t", "cameras": [camera(id="cam1", source=str(clip)).model_dump()], "state_dir": str(tmp_path),
-        "services": {"vehicle_detector": {"realtime": True, "backend": "motion", "frame_buffer_s": buffer_s}}})
+        "services": {"vehicle_detector": detector}})
     stop = threading.Event()
     worker = service.CameraWorker(cfg, cfg.cameras[0], cfg.services.vehicle_detector,
                                   Outbox(tmp_path / "outbox.db"), stop)
