@@ -147,6 +147,22 @@ class Scripted:
         return Detections(xyxy, np.full(len(xyxy), self.score_at(self.t), np.float32), np.zeros(len(xyxy), np.int32))
 
 
+def run_scripted(car: Car, score_at, config: VehicleDetectorConfig, chain_iou: float | None = None):
+    """One runner through the real pipeline and ByteTrack, its true boxes scored ``score_at(t)``:
+    (pipeline, candidates)."""
+    p = DetectorPipeline(camera(fps=FPS), config, "site1", frame_size=(640, 360), fps=FPS)
+    if chain_iou is not None:
+        p.tracker.chain_iou = chain_iou
+    scripted = Scripted(score_at, conf=p.config.floor)
+    p.detector = scripted
+    out = []
+    for i, t, img, boxes in frames(10.0, FPS, [car], red_after(4.5)):
+        scripted.boxes, scripted.t = boxes, t
+        out += p.process(img, i, 1_700_000_000 + t, t)
+    out += p.flush()
+    return p, [vc.candidate for vc, _ in out]
+
+
 @pytest.mark.parametrize("keep, flagged", [(0.1, ["car"]), (0.5, [])])
 def test_low_scored_boxes_keep_a_started_track(keep, flagged):
     """Scores between ``keep_confidence`` and ``confidence`` feed ByteTrack's second association:
@@ -155,17 +171,8 @@ def test_low_scored_boxes_keep_a_started_track(keep, flagged):
     its track is lost before the line and nothing is flagged."""
     car = Car(6.0, 420, 180)
     dim_from = car.crossing_time() - 0.6
-    cam = camera(fps=FPS)
-    p = DetectorPipeline(cam, VehicleDetectorConfig(keep_confidence=keep, safety_net=False), "site1",
-                         frame_size=(640, 360), fps=FPS)
-    scripted = Scripted(lambda t: 0.9 if t < dim_from else 0.2, conf=p.config.floor)
-    p.detector = scripted
-    out = []
-    for i, t, img, boxes in frames(10.0, FPS, [car], red_after(4.5)):
-        scripted.boxes, scripted.t = boxes, t
-        out += p.process(img, i, 1_700_000_000 + t, t)
-    out += p.flush()
-    cands = [vc.candidate for vc, _ in out]
+    p, cands = run_scripted(car, lambda t: 0.9 if t < dim_from else 0.2,
+                            VehicleDetectorConfig(keep_confidence=keep, safety_net=False))
     assert [c.vehicle_class for c in cands] == flagged, p.stats
     if cands:
         assert cands[0].video_time_s == pytest.approx(car.crossing_time(), abs=0.1)
@@ -179,17 +186,8 @@ def test_a_track_that_starts_past_the_line_keeps_where_the_vehicle_was_seen_befo
     back (``chain_iou`` above any IoU) the track was never seen before the line: nothing."""
     car = Car(6.0, 420, 180)
     sure_from = car.crossing_time() + 0.1
-    cam = camera(fps=FPS)
-    p = DetectorPipeline(cam, VehicleDetectorConfig(safety_net=False), "site1", frame_size=(640, 360), fps=FPS)
-    p.tracker.chain_iou = chain_iou
-    scripted = Scripted(lambda t: 0.3 if t < sure_from else 0.9, conf=p.config.floor)
-    p.detector = scripted
-    out = []
-    for i, t, img, boxes in frames(10.0, FPS, [car], red_after(4.5)):
-        scripted.boxes, scripted.t = boxes, t
-        out += p.process(img, i, 1_700_000_000 + t, t)
-    out += p.flush()
-    cands = [vc.candidate for vc, _ in out]
+    p, cands = run_scripted(car, lambda t: 0.3 if t < sure_from else 0.9,
+                            VehicleDetectorConfig(safety_net=False), chain_iou=chain_iou)
     assert [c.vehicle_class for c in cands] == flagged, p.stats
     if cands:  # crossed when its front passed the line, not when the model became sure
         assert cands[0].crossed_at - 1_700_000_000 == pytest.approx(car.crossing_time(), abs=0.1)
