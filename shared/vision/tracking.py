@@ -47,7 +47,7 @@ class Tracker:
         self.inflate = inflation(fps)
         self.chain_iou = chain_iou
         self._untaken: deque[tuple[float, np.ndarray]] = deque(maxlen=max(1, int(round(lost_s * fps))))
-        self._confirmed: set[int] = set()
+        self._newest_id = -1  # ByteTrack numbers confirmed tracks 0, 1, 2, ...: higher ones are new
         self.earlier: dict[int, list[tuple[float, XYXY]]] = {}
         self._bt = ByteTrackTracker(
             lost_track_buffer=max(1, int(round(lost_s * fps))),
@@ -80,9 +80,8 @@ class Tracker:
     def _trace_new(self, xyxy: np.ndarray, ids: np.ndarray) -> None:
         """Follow each newly confirmed track back through the boxes no track took."""
         for box, tid in zip(xyxy, ids):
-            if int(tid) in self._confirmed:
+            if tid <= self._newest_id:
                 continue
-            self._confirmed.add(int(tid))
             chain, cur = [], np.asarray(box, np.float32)
             for i in range(len(self._untaken) - 1, -1, -1):
                 t_prev, cand = self._untaken[i]
@@ -98,5 +97,4 @@ class Tracker:
                 chain.append((t_prev, tuple(map(float, out))))
             if chain:
                 self.earlier[int(tid)] = chain[::-1]
-        if len(self._confirmed) > 10000:  # ids only grow: forget the oldest half
-            self._confirmed = set(sorted(self._confirmed)[5000:])
+        self._newest_id = max([self._newest_id, *map(int, ids)])
